@@ -1,0 +1,1 @@
+"""Actors (people and services with a role) and the API keys they authenticate with."""

@@ -1,0 +1,76 @@
+"""The FastAPI application. Built by :func:`create_app` from a runtime; nothing at import."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from starlette.types import ASGIApp
+
+from privguard import __version__
+from privguard.api.deps import ActorDep
+from privguard.api.errors import install_error_handlers
+from privguard.api.middleware import BodySizeLimit
+from privguard.bootstrap import Runtime
+
+DESCRIPTION = """
+privguard sits between customers' personal information and everyone who touches it.
+
+* Authenticate with an API key: `Authorization: Bearer pgk_….<secret>` (or `X-API-Key`).
+* Every read states a `purpose`; the policy decides per field and the decision is logged.
+* Personal information never travels in a URL: lookups send the value in the body.
+* Errors are `{"error": {"code": …, "message": …, "fields": [{"field", "rule", "message"}]}}`.
+"""
+
+
+class Me(BaseModel):
+    actor_id: uuid.UUID | None
+    role: str
+    organisation_id: uuid.UUID | None
+    display_name: str
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+def create_fastapi(runtime: Runtime) -> FastAPI:
+    from privguard.catalog.api import router as catalog_router
+    from privguard.vault.api import router as vault_router
+
+    app = FastAPI(
+        title="privguard",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(vault_router)
+    app.include_router(catalog_router)
+
+    @app.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness")
+    def healthz() -> Health:
+        return Health(status="ok", version=__version__)
+
+    @app.get("/v1/me", response_model=Me, tags=["meta"], summary="Who am I")
+    def me(actor: ActorDep) -> Me:
+        return Me(
+            actor_id=actor.actor_id,
+            role=actor.role.value,
+            organisation_id=actor.organisation_id,
+            display_name=actor.display_name,
+        )
+
+    return app
+
+
+def create_app(runtime: Runtime) -> ASGIApp:
+    """The ASGI app to serve: the API behind the body-size limit."""
+    app = create_fastapi(runtime)
+    limited = BodySizeLimit(app, runtime.settings.max_body_bytes)
+    limited.fastapi = app  # type: ignore[attr-defined]  # tests and openapi export reach it
+    return limited

@@ -1,0 +1,58 @@
+"""Request dependencies: the runtime, the authenticated actor, and the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from privguard.actors.service import AuthenticationFailed, authenticate
+from privguard.bootstrap import Runtime
+from privguard.policy.rules import ActorRef
+from privguard.vault.errors import AccessDenied
+
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer pgk_….<secret>`")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Or `X-API-Key`.")
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+@contextmanager
+def transaction(runtime: Runtime) -> Iterator[Session]:
+    """One transaction per request. A refusal still commits its access-log entry (the refusal
+    is checked before any data change, so nothing else can be in the transaction)."""
+    session = runtime.sessions()
+    try:
+        session.begin()
+        yield session
+        session.commit()
+    except AccessDenied:
+        session.commit()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def current_actor(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    header_key: Annotated[str | None, Depends(api_key_header)],
+) -> ActorRef:
+    token = creds.credentials if creds is not None else header_key
+    if not token:
+        raise AuthenticationFailed("an API key is required (Authorization: Bearer …)")
+    with runtime.sessions() as session:
+        return authenticate(session, token)
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ActorDep = Annotated[ActorRef, Depends(current_actor)]

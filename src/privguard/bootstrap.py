@@ -1,0 +1,104 @@
+"""Composition root: the one place that wires settings, engine, key provider and catalog.
+
+Nothing is built at import; entry points (CLI, server, tests) call :func:`build_runtime`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from privguard.catalog.loader import load_catalog
+from privguard.catalog.model import Catalog
+from privguard.config import Settings
+from privguard.crypto.errors import KeyringError
+from privguard.crypto.keyring import Keyring, write_keyring_file
+from privguard.crypto.providers import KeyProvider, provider_factory
+from privguard.store.engine import make_engine
+from privguard.store.migrate import is_up_to_date, upgrade
+from privguard.store.uow import session_factory, unit_of_work
+from privguard.vault.service import Vault
+
+
+class NotInitialised(RuntimeError):
+    """The database schema is missing or out of date."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    catalog: Catalog
+    keys: KeyProvider
+    vault: Vault
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_keys(settings: Settings) -> KeyProvider:
+    factory = provider_factory(settings.key_provider)
+    return factory(key_file=settings.resolved_key_file, keyring=settings.keyring)
+
+
+def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
+    """Wire everything. With ``check``, refuse a stale schema or a keyring of another database
+    before serving a single request, so a wrong key file fails loudly and touches nothing."""
+    keys = build_keys(settings)
+    catalog = load_catalog(settings.catalog_path)
+    engine = make_engine(settings.resolved_database_url)
+    sessions = session_factory(engine)
+    vault = Vault(catalog, keys, default_region=settings.default_region)
+    runtime = Runtime(settings, engine, sessions, catalog, keys, vault)
+    if check:
+        try:
+            if not is_up_to_date(engine):
+                raise NotInitialised(
+                    "the database schema is missing or out of date: run `privguard init` "
+                    "(new deployment) or `privguard db upgrade`"
+                )
+            with unit_of_work(sessions) as session:
+                vault.check_keyring(session)
+        except BaseException:
+            engine.dispose()
+            raise
+    return runtime
+
+
+@dataclass(frozen=True)
+class InitReport:
+    home: str
+    database_url: str
+    key_file: str | None
+    created_key: bool
+
+
+def initialise(settings: Settings, *, now: datetime) -> InitReport:
+    """Create the data directory and master keyring (if missing), migrate, bind the keyring."""
+    home = settings.resolved_home
+    home.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    created = False
+    key_file = None
+    if settings.key_provider == "file":
+        path = settings.resolved_key_file
+        key_file = str(path)
+        if not path.exists():
+            write_keyring_file(path, Keyring.generate(now))
+            created = True
+    elif settings.key_provider == "env" and not settings.keyring:
+        raise KeyringError("PRIVGUARD_KEYRING is empty; generate one with `privguard keys new`")
+    runtime = build_runtime(settings, check=False)
+    try:
+        upgrade(runtime.engine)
+        with unit_of_work(runtime.sessions) as session:
+            runtime.vault.check_keyring(session)
+            runtime.vault.record_keyring(session)
+    finally:
+        runtime.close()
+    return InitReport(str(home), settings.resolved_database_url, key_file, created)

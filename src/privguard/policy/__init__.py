@@ -1,0 +1,1 @@
+"""Roles, purposes and the decisions made at the vault's gate."""

@@ -1,0 +1,1 @@
+"""Persistence: engine, transactions, table metadata and Alembic migrations."""

@@ -1,0 +1,64 @@
+"""Engine construction for the two supported stores: embedded SQLite and PostgreSQL (psycopg 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs (SQLAlchemy would pick psycopg2)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine with the settings privguard relies on.
+
+    SQLite: WAL so readers do not block the writer; ``secure_delete`` so erased rows (wrapped data
+    keys above all) are overwritten on disk instead of lingering in free pages, which a file copy
+    would otherwise carry into a backup; foreign keys on; a busy timeout instead of instant
+    "database is locked" errors; ``synchronous=FULL`` so an acknowledged write survives a crash.
+    """
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The sqlite3 driver would otherwise open transactions lazily and never for
+            # DDL; let SQLAlchemy issue BEGIN itself so every unit of work is atomic.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            for pragma in (
+                "journal_mode=WAL",
+                "foreign_keys=ON",
+                "secure_delete=ON",
+                "synchronous=FULL",
+                "busy_timeout=30000",
+            ):
+                cur.execute(f"PRAGMA {pragma}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # Every privguard transaction writes (a read writes its access-log entry), so take
+            # the write lock up front: a deferred BEGIN that upgrades later can fail with
+            # SQLITE_BUSY without waiting for the busy timeout.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, **kwargs)

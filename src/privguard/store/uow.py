@@ -1,0 +1,25 @@
+"""The unit of work: one transaction per use case.
+
+Services receive the open :class:`~sqlalchemy.orm.Session` and never commit; the caller (API
+route, CLI command) decides where the transaction ends, so a data change and its log entry
+commit together or not at all (design.md, invariant 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Commit if the block finishes, roll back if it raises."""
+    with factory() as session, session.begin():
+        yield session

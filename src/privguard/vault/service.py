@@ -1,0 +1,573 @@
+"""The vault: validated, encrypted storage of customers' PI and the one gate that reads it.
+
+Every read goes through :meth:`Vault.read` with (actor, subject, fields, purpose): the policy
+decides per field, the decision is logged, and only then are the allowed fields decrypted and
+shaped into the granted view (design.md invariant 2). Methods take the caller's session and never
+commit (store/uow.py).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from privguard.audit.service import log_access
+from privguard.catalog.masking import MASKERS
+from privguard.catalog.model import Catalog, FieldSpec
+from privguard.catalog.validators import RuleViolation, ValidationContext, validate
+from privguard.crypto.blind_index import BlindIndexer
+from privguard.crypto.envelope import Sealer, field_aad, new_data_key
+from privguard.crypto.errors import KeyringError
+from privguard.crypto.providers import KeyProvider
+from privguard.policy.rules import ActorRef, Decision, View, decide_read, decide_write
+from privguard.store.meta import get_meta, set_meta
+from privguard.vault.errors import (
+    AccessDenied,
+    FieldError,
+    InvalidPI,
+    SubjectErased,
+    SubjectNotFound,
+)
+from privguard.vault.models import BlindIndex, PIValue, Subject, SubjectKey
+
+KEYRING_CHECK = "keyring_check"
+ACTIVE = "active"
+ERASED = "erased"
+
+
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _decode(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+def _wrap_context(subject_id: uuid.UUID, version: int) -> bytes:
+    return f"privguard/dk/v1|{subject_id}|{version}".encode()
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """One field as returned by the gate: the view granted, the value in that view, the rule."""
+
+    field: str
+    view: View
+    value: Any
+    present: bool
+    rule: str
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    subject_id: uuid.UUID
+    purpose: str
+    values: dict[str, FieldValue]
+    denied: list[Decision] = field(default_factory=list)
+
+
+class Vault:
+    """Holds the catalog and key material; all state lives in the database session passed in."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        keys: KeyProvider,
+        indexer: BlindIndexer | None = None,
+        default_region: str = "CN",
+    ) -> None:
+        self.catalog = catalog
+        self.keys = keys
+        self.indexer = indexer or BlindIndexer(keys.blind_index_root())
+        self.default_region = default_region
+
+    # ----------------------------------------------------------------- validation
+    def validate(
+        self, pi: Mapping[str, Any], *, today: date, allow_null: bool = False
+    ) -> dict[str, Any]:
+        """Canonical values for every field, or :class:`InvalidPI` listing every broken rule."""
+        ctx = ValidationContext(today=today, default_region=self.default_region)
+        errors: list[FieldError] = []
+        out: dict[str, Any] = {}
+        for name, value in pi.items():
+            spec = self.catalog.fields.get(name)
+            if spec is None:
+                errors.append(
+                    FieldError(str(name)[:64], "catalog.unknown_field", "is not a catalog field")
+                )
+                continue
+            if value is None:
+                if allow_null:
+                    out[name] = None
+                else:
+                    errors.append(FieldError(name, "required.null", "must not be null"))
+                continue
+            try:
+                out[name] = validate(spec.validator, value, ctx)
+            except RuleViolation as exc:
+                errors.append(FieldError(name, exc.rule, exc.message))
+        if errors:
+            raise InvalidPI(errors)
+        return out
+
+    def _index_value(self, spec: FieldSpec, canonical: Any) -> str:
+        text = str(canonical)
+        if spec.index_normalise == "lower":
+            return text.lower()
+        if spec.index_normalise == "upper":
+            return text.upper()
+        return text
+
+    # ----------------------------------------------------------------- writes
+    def _require_write(
+        self,
+        session: Session,
+        actor: ActorRef,
+        action: str,
+        subject_id: uuid.UUID | None,
+        now: datetime,
+    ) -> None:
+        decision = decide_write(actor, action)
+        if not decision.allowed:
+            log_access(
+                session,
+                actor=actor,
+                subject_id=subject_id,
+                action=action,
+                purpose="data_management",
+                decisions=[decision],
+                now=now,
+            )
+            raise AccessDenied(decision.rule, decision.reason)
+
+    def register(
+        self, session: Session, actor: ActorRef, pi: Mapping[str, Any], *, now: datetime
+    ) -> uuid.UUID:
+        """Validate, encrypt and store a new subject; returns its id."""
+        self._require_write(session, actor, "register", None, now)
+        canonical = self.validate(pi, today=now.date())
+        return self.insert_validated(session, actor, [canonical], now=now)[0]
+
+    def insert_validated(
+        self,
+        session: Session,
+        actor: ActorRef,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        now: datetime,
+    ) -> list[uuid.UUID]:
+        """Store already-validated subjects in bulk (import, demo seed): one statement per table.
+
+        Callers must have validated each row with :meth:`validate` and checked the actor with
+        :meth:`register` semantics; ``import_subjects`` and the demo seeder do both.
+        """
+        self._require_write(session, actor, "register", None, now)
+        subjects, keys, values, indexes, ids = [], [], [], [], []
+        for row in rows:
+            subject_id = uuid.uuid4()
+            ids.append(subject_id)
+            data_key = new_data_key()
+            key_id, wrapped = self.keys.wrap(data_key, _wrap_context(subject_id, 1))
+            sealer = Sealer(data_key)
+            subjects.append(
+                {
+                    "subject_id": subject_id,
+                    "status": ACTIVE,
+                    "key_version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "erased_at": None,
+                }
+            )
+            keys.append(
+                {
+                    "subject_id": subject_id,
+                    "version": 1,
+                    "master_key_id": key_id,
+                    "wrapped_key": wrapped,
+                    "created_at": now,
+                }
+            )
+            for name, value in row.items():
+                spec = self.catalog[name]
+                values.append(
+                    {
+                        "subject_id": subject_id,
+                        "field": name,
+                        "key_version": 1,
+                        "ciphertext": sealer.seal(
+                            _encode(value), field_aad(str(subject_id), name, 1)
+                        ),
+                        "updated_at": now,
+                    }
+                )
+                if spec.searchable:
+                    indexes.append(
+                        {
+                            "subject_id": subject_id,
+                            "field": name,
+                            "digest": self.indexer.digest(name, self._index_value(spec, value)),
+                        }
+                    )
+        if not ids:
+            return ids
+        session.execute(Subject.__table__.insert(), subjects)
+        session.execute(SubjectKey.__table__.insert(), keys)
+        if values:
+            session.execute(PIValue.__table__.insert(), values)
+        if indexes:
+            session.execute(BlindIndex.__table__.insert(), indexes)
+        write = decide_write(actor, "register")
+        for subject_id, row in zip(ids, rows, strict=True):
+            log_access(
+                session,
+                actor=actor,
+                subject_id=subject_id,
+                action="register",
+                purpose="data_management",
+                decisions=[Decision(n, View.PLAIN, write.rule, write.reason) for n in row],
+                now=now,
+            )
+        return ids
+
+    def _active_subject(self, session: Session, subject_id: uuid.UUID) -> Subject:
+        subject = session.get(Subject, subject_id)
+        if subject is None:
+            raise SubjectNotFound(subject_id)
+        if subject.status == ERASED:
+            raise SubjectErased(subject_id)
+        return subject
+
+    def _data_key(self, session: Session, subject_id: uuid.UUID, version: int) -> bytes:
+        row = session.execute(
+            select(SubjectKey.master_key_id, SubjectKey.wrapped_key).where(
+                SubjectKey.subject_id == subject_id, SubjectKey.version == version
+            )
+        ).one_or_none()
+        if row is None:
+            raise SubjectErased(subject_id)
+        return self.keys.unwrap(
+            row.master_key_id, row.wrapped_key, _wrap_context(subject_id, version)
+        )
+
+    def update(
+        self,
+        session: Session,
+        actor: ActorRef,
+        subject_id: uuid.UUID,
+        changes: Mapping[str, Any],
+        *,
+        now: datetime,
+    ) -> list[str]:
+        """Set (or with ``None`` remove) fields. Returns the names of the fields changed."""
+        self._require_write(session, actor, "update", subject_id, now)
+        canonical = self.validate(changes, today=now.date(), allow_null=True)
+        subject = self._active_subject(session, subject_id)
+        version = subject.key_version
+        sealer = Sealer(self._data_key(session, subject_id, version))
+        names = list(canonical)
+        if not names:
+            return names
+        session.execute(
+            delete(PIValue).where(PIValue.subject_id == subject_id, PIValue.field.in_(names))
+        )
+        session.execute(
+            delete(BlindIndex).where(
+                BlindIndex.subject_id == subject_id, BlindIndex.field.in_(names)
+            )
+        )
+        values, indexes = [], []
+        for name, value in canonical.items():
+            if value is None:
+                continue
+            spec = self.catalog[name]
+            values.append(
+                {
+                    "subject_id": subject_id,
+                    "field": name,
+                    "key_version": version,
+                    "ciphertext": sealer.seal(
+                        _encode(value), field_aad(str(subject_id), name, version)
+                    ),
+                    "updated_at": now,
+                }
+            )
+            if spec.searchable:
+                indexes.append(
+                    {
+                        "subject_id": subject_id,
+                        "field": name,
+                        "digest": self.indexer.digest(name, self._index_value(spec, value)),
+                    }
+                )
+        if values:
+            session.execute(PIValue.__table__.insert(), values)
+        if indexes:
+            session.execute(BlindIndex.__table__.insert(), indexes)
+        subject.updated_at = now
+        write = decide_write(actor, "update")
+        log_access(
+            session,
+            actor=actor,
+            subject_id=subject_id,
+            action="update",
+            purpose="data_management",
+            decisions=[Decision(n, View.PLAIN, write.rule, write.reason) for n in names],
+            now=now,
+        )
+        return names
+
+    def erase(
+        self, session: Session, actor: ActorRef, subject_id: uuid.UUID, *, now: datetime
+    ) -> None:
+        """Crypto-shred a subject: destroy its data keys, then its ciphertexts and indexes.
+
+        Without the wrapped data key no copy of the ciphertext (replica, dump, backup taken
+        afterwards) can be decrypted, even with the master key (design.md invariant 6).
+        """
+        self._require_write(session, actor, "erase", subject_id, now)
+        subject = self._active_subject(session, subject_id)
+        session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id))
+        session.execute(delete(PIValue).where(PIValue.subject_id == subject_id))
+        session.execute(delete(BlindIndex).where(BlindIndex.subject_id == subject_id))
+        subject.status = ERASED
+        subject.erased_at = now
+        subject.updated_at = now
+        write = decide_write(actor, "erase")
+        log_access(
+            session,
+            actor=actor,
+            subject_id=subject_id,
+            action="erase",
+            purpose="data_management",
+            decisions=[write],
+            now=now,
+        )
+
+    # ----------------------------------------------------------------- the gate
+    def read(
+        self,
+        session: Session,
+        actor: ActorRef,
+        subject_id: uuid.UUID,
+        *,
+        fields: Iterable[str] | None,
+        purpose: str,
+        view: View,
+        now: datetime,
+    ) -> ReadResult:
+        """The one way to see PI: decide per field, log, then decrypt what was allowed."""
+        names = list(dict.fromkeys(fields)) if fields is not None else self.catalog.names()
+        unknown = [n for n in names if n not in self.catalog]
+        if unknown:
+            raise InvalidPI(
+                [
+                    FieldError(n[:64], "catalog.unknown_field", "is not a catalog field")
+                    for n in unknown
+                ]
+            )
+        decisions = [decide_read(actor, n, view, purpose) for n in names]
+        allowed = [d for d in decisions if d.allowed]
+        denied = [d for d in decisions if not d.allowed]
+
+        stmt = (
+            select(
+                Subject.status,
+                PIValue.field,
+                PIValue.key_version,
+                PIValue.ciphertext,
+                SubjectKey.master_key_id,
+                SubjectKey.wrapped_key,
+            )
+            .select_from(Subject)
+            .outerjoin(
+                PIValue,
+                and_(
+                    PIValue.subject_id == Subject.subject_id,
+                    PIValue.field.in_([d.field for d in allowed] or [""]),
+                ),
+            )
+            .outerjoin(
+                SubjectKey,
+                and_(
+                    SubjectKey.subject_id == PIValue.subject_id,
+                    SubjectKey.version == PIValue.key_version,
+                ),
+            )
+            .where(Subject.subject_id == subject_id)
+        )
+        rows = session.execute(stmt).all()
+        if not rows:
+            raise SubjectNotFound(subject_id)
+        if rows[0].status == ERASED:
+            raise SubjectErased(subject_id)
+        log_access(
+            session,
+            actor=actor,
+            subject_id=subject_id,
+            action="read",
+            purpose=purpose,
+            decisions=decisions,
+            now=now,
+        )
+        if not allowed:
+            first = denied[0]
+            raise AccessDenied(first.rule, first.reason)
+
+        sealers: dict[int, Sealer] = {}
+        plain: dict[str, Any] = {}
+        sid = str(subject_id)
+        for row in rows:
+            if row.field is None:
+                continue
+            if row.wrapped_key is None:
+                raise SubjectErased(subject_id)
+            sealer = sealers.get(row.key_version)
+            if sealer is None:
+                data_key = self.keys.unwrap(
+                    row.master_key_id, row.wrapped_key, _wrap_context(subject_id, row.key_version)
+                )
+                sealer = sealers[row.key_version] = Sealer(data_key)
+            plain[row.field] = _decode(
+                sealer.open(row.ciphertext, field_aad(sid, row.field, row.key_version))
+            )
+
+        values: dict[str, FieldValue] = {}
+        for d in allowed:
+            present = d.field in plain
+            raw = plain.get(d.field)
+            values[d.field] = FieldValue(
+                field=d.field,
+                view=d.view,
+                value=self._shape(self.catalog[d.field], d.view, raw) if present else None,
+                present=present,
+                rule=d.rule,
+            )
+        return ReadResult(subject_id=subject_id, purpose=purpose, values=values, denied=denied)
+
+    @staticmethod
+    def _shape(spec: FieldSpec, view: View, value: Any) -> Any:
+        if view is View.PLAIN:
+            return value
+        if view is View.WAYBILL and spec.waybill_masking:
+            return MASKERS[spec.waybill_masking](value)
+        return MASKERS[spec.masking](value)
+
+    def lookup(
+        self,
+        session: Session,
+        actor: ActorRef,
+        field_name: str,
+        value: Any,
+        *,
+        purpose: str,
+        now: datetime,
+    ) -> list[uuid.UUID]:
+        """Active subjects whose ``field_name`` equals ``value`` exactly (via the blind index)."""
+        spec = self.catalog.fields.get(field_name)
+        if spec is None or not spec.searchable:
+            raise InvalidPI(
+                [
+                    FieldError(
+                        field_name[:64],
+                        "lookup.not_searchable",
+                        f"lookup works only on {', '.join(self.catalog.searchable())}",
+                    )
+                ]
+            )
+        decision = decide_read(actor, field_name, View.MASKED, purpose)
+        canonical = self.validate({field_name: value}, today=now.date())[field_name]
+        digest = self.indexer.digest(field_name, self._index_value(spec, canonical))
+        found = list(
+            session.execute(
+                select(BlindIndex.subject_id)
+                .join(Subject, Subject.subject_id == BlindIndex.subject_id)
+                .where(
+                    BlindIndex.field == field_name,
+                    BlindIndex.digest == digest,
+                    Subject.status == ACTIVE,
+                )
+                .order_by(BlindIndex.subject_id)
+            ).scalars()
+        )
+        for subject_id in found or [None]:
+            log_access(
+                session,
+                actor=actor,
+                subject_id=subject_id,
+                action="lookup",
+                purpose=purpose,
+                decisions=[decision],
+                now=now,
+            )
+        if not decision.allowed:
+            raise AccessDenied(decision.rule, decision.reason)
+        return found
+
+    # ----------------------------------------------------------------- keys
+    def keys_to_rewrap(self, session: Session) -> int:
+        active = self.keys.active_key_id()
+        return session.execute(
+            select(func.count()).select_from(SubjectKey).where(SubjectKey.master_key_id != active)
+        ).scalar_one()
+
+    def rewrap_batch(self, session: Session, batch_size: int = 500) -> int:
+        """Re-wrap up to ``batch_size`` data keys under the active master key.
+
+        Only wrapped keys change; ciphertexts are untouched, so a rotation costs one small update
+        per subject and an interrupted run is completed by running it again.
+        """
+        active = self.keys.active_key_id()
+        rows = session.execute(
+            select(
+                SubjectKey.subject_id,
+                SubjectKey.version,
+                SubjectKey.master_key_id,
+                SubjectKey.wrapped_key,
+            )
+            .where(SubjectKey.master_key_id != active)
+            .order_by(SubjectKey.subject_id, SubjectKey.version)
+            .limit(batch_size)
+        ).all()
+        for row in rows:
+            ctx = _wrap_context(row.subject_id, row.version)
+            data_key = self.keys.unwrap(row.master_key_id, row.wrapped_key, ctx)
+            key_id, wrapped = self.keys.wrap(data_key, ctx)
+            session.execute(
+                update(SubjectKey)
+                .where(SubjectKey.subject_id == row.subject_id, SubjectKey.version == row.version)
+                .values(master_key_id=key_id, wrapped_key=wrapped)
+            )
+        return len(rows)
+
+    def master_keys_in_use(self, session: Session) -> set[str]:
+        return set(session.execute(select(SubjectKey.master_key_id).distinct()).scalars())
+
+    def keyring_fingerprint(self) -> str:
+        """A value derived from the index key: tells whether a keyring belongs to a database."""
+        return self.indexer.digest("__keyring_check__", "privguard").hex()
+
+    def record_keyring(self, session: Session) -> None:
+        set_meta(session, KEYRING_CHECK, self.keyring_fingerprint())
+
+    def check_keyring(self, session: Session) -> None:
+        """Refuse to run with a keyring that does not belong to this database."""
+        stored = get_meta(session, KEYRING_CHECK)
+        if stored is not None and stored != self.keyring_fingerprint():
+            raise KeyringError(
+                "the master keyring does not belong to this database (its index key differs); "
+                "check PRIVGUARD_KEY_FILE / PRIVGUARD_KEYRING"
+            )
+        missing = self.master_keys_in_use(session) - set(self.keys.key_ids())
+        if missing:
+            raise KeyringError(
+                "data keys are wrapped by master keys missing from the keyring: "
+                + ", ".join(sorted(missing))
+            )
