@@ -82,9 +82,26 @@ def _keep_last4(digits: str, min_hidden: int) -> str:
 
 # Chinese compound surnames (复姓), simplified and traditional spellings. Keeping a compound
 # surname whole matches how people read the name (欧阳娜娜 -> 欧阳**, not 欧***).
+# fmt: off
 _COMPOUND_SURNAMES = frozenset(
-    ["欧阳", "太史", "端木", "上官", "司马", "东方", "独孤", "南宫", "万俟", "闻人", "夏侯", "诸葛", "尉迟", "公羊", "赫连", "澹台", "皇甫", "宗政", "濮阳", "公冶", "太叔", "申屠", "公孙", "慕容", "仲孙", "钟离", "长孙", "宇文", "司徒", "鲜于", "司空", "闾丘", "子车", "亓官", "司寇", "巫马", "公西", "颛孙", "壤驷", "公良", "漆雕", "乐正", "宰父", "谷梁", "拓跋", "夹谷", "轩辕", "令狐", "段干", "百里", "呼延", "东郭", "南门", "羊舌", "微生", "公户", "公玉", "公仪", "梁丘", "公仲", "公上", "公门", "公山", "公坚", "左丘", "公伯", "西门", "公祖", "第五", "公乘", "贯丘", "公皙", "南荣", "东里", "东宫", "仲长", "子书", "子桑", "即墨", "达奚", "褚师", "吴铭", "纳兰", "完颜", "爱新", "叶赫", "富察", "哥舒", "淳于", "单于", "北堂", "相里", "胡母", "公良", "钟吾", "少正", "西乡", "歐陽", "司馬", "東方", "獨孤", "南宮", "萬俟", "聞人", "諸葛", "尉遲", "公羊", "赫連", "澹臺", "皇甫", "濮陽", "長孫", "鮮于", "閭丘", "顓孫", "壤駟", "樂正", "穀梁", "軒轅", "東郭", "南門", "公孫", "鍾離", "鐘離", "西門", "第五", "東里", "東宮", "納蘭", "完顏", "葉赫", "上官", "司徒", "慕容", "令狐", "夏侯", "端木", "太史", "申屠", "公冶", "呼延", "宇文", "百里"]
+    [
+        "欧阳", "太史", "端木", "上官", "司马", "东方", "独孤", "南宫", "万俟", "闻人",
+        "夏侯", "诸葛", "尉迟", "公羊", "赫连", "澹台", "皇甫", "宗政", "濮阳", "公冶",
+        "太叔", "申屠", "公孙", "慕容", "仲孙", "钟离", "长孙", "宇文", "司徒", "鲜于",
+        "司空", "闾丘", "子车", "亓官", "司寇", "巫马", "公西", "颛孙", "壤驷", "公良",
+        "漆雕", "乐正", "宰父", "谷梁", "拓跋", "夹谷", "轩辕", "令狐", "段干", "百里",
+        "呼延", "东郭", "南门", "羊舌", "微生", "公户", "公玉", "公仪", "梁丘", "公仲",
+        "公上", "公门", "公山", "公坚", "左丘", "公伯", "西门", "公祖", "第五", "公乘",
+        "贯丘", "公皙", "南荣", "东里", "东宫", "仲长", "子书", "子桑", "即墨", "达奚",
+        "褚师", "纳兰", "完颜", "哥舒", "淳于", "单于", "北堂", "相里", "胡母", "钟吾",
+        "少正",
+        # Traditional spellings (Hong Kong, Macao, Taiwan customers).
+        "歐陽", "司馬", "獨孤", "南宮", "萬俟", "聞人", "諸葛", "尉遲", "赫連", "澹臺",
+        "濮陽", "公孫", "鍾離", "鐘離", "長孫", "鮮于", "閭丘", "顓孫", "壤駟", "樂正",
+        "穀梁", "軒轅", "東方", "東郭", "南門", "西門", "東里", "東宮", "納蘭", "完顏",
+    ]
 )
+# fmt: on
 # Middle-dot variants used in transliterated (e.g. Uyghur, Tibetan) names, after NFKC.
 _NAME_DOTS = "·•‧・∙⋅.。"
 # Punctuation kept as-is inside Latin-script names (it is not part of any letter).
@@ -408,8 +425,10 @@ def _mask_address_text(text: str) -> str:
             break
         pos = match.end()
         token = match.group(0)
-        if token in _PLACEHOLDER_REGIONS or (kept and _region_core(token) == _region_core(kept[-1])):
+        if token in _PLACEHOLDER_REGIONS:
             continue
+        if kept and _region_core(token) == _region_core(kept[-1]):
+            continue  # 北京市北京市朝阳区: municipality written as province and city
         kept.append(token)
         if suffix in _DISTRICT_SUFFIXES:
             return "".join(kept) + _ADDRESS_HIDDEN

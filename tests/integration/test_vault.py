@@ -1,0 +1,304 @@
+"""The vault against a real database: round trips, integrity failures, crypto-shredding."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from privguard.bootstrap import Runtime, build_runtime
+from privguard.config import Settings
+from privguard.crypto.envelope import Sealer, field_aad
+from privguard.crypto.errors import DecryptionError, KeyringError
+from privguard.crypto.keyring import Keyring, write_keyring_file
+from privguard.crypto.providers import FileKeyProvider
+from privguard.policy.rules import ActorRef, Role, View
+from privguard.store.uow import unit_of_work
+from privguard.vault.errors import AccessDenied, InvalidPI, SubjectErased, SubjectNotFound
+from privguard.vault.models import BlindIndex, PIValue, Subject, SubjectKey
+from privguard.vault.service import _wrap_context
+
+from ..conftest import NOW
+from .samples import CANONICAL, OTHER, RAW
+
+
+def register(runtime: Runtime, actor: ActorRef, pi: dict) -> uuid.UUID:
+    with unit_of_work(runtime.sessions) as session:
+        return runtime.vault.register(session, actor, pi, now=NOW)
+
+
+def read(runtime: Runtime, actor: ActorRef, subject_id: uuid.UUID, view: View = View.PLAIN,
+         fields: list[str] | None = None) -> dict:
+    with unit_of_work(runtime.sessions) as session:
+        result = runtime.vault.read(
+            session, actor, subject_id, fields=fields, purpose="customer_support", view=view,
+            now=NOW,
+        )
+    return {name: v.value for name, v in result.values.items() if v.present}
+
+
+def test_every_catalog_field_round_trips(runtime: Runtime, admin: ActorRef) -> None:
+    assert set(RAW) == set(runtime.catalog.names()), "samples must cover the whole catalog"
+    subject_id = register(runtime, admin, RAW)
+    assert read(runtime, admin, subject_id) == CANONICAL
+
+
+def test_masked_and_waybill_views(runtime: Runtime, admin: ActorRef) -> None:
+    subject_id = register(runtime, admin, RAW)
+    masked = read(runtime, admin, subject_id, View.MASKED)
+    assert masked["name"] == "欧阳**"
+    assert masked["mobile_phone"] == "138****8000"
+    assert masked["resident_id"] == "1101**********002X"
+    assert masked["bank_card"] == "**** **** **** 0128"
+    assert masked["email"] == "Z***@example.com"
+    assert masked["shipping_addresses"] == ["广东省深圳市南山区****"]
+    waybill = read(runtime, admin, subject_id, View.WAYBILL, ["name", "mobile_phone"])
+    assert waybill == {"name": "欧阳**", "mobile_phone": "*******8000"}
+
+
+def test_no_plaintext_in_the_vault_tables(runtime: Runtime, admin: ActorRef) -> None:
+    subject_id = register(runtime, admin, RAW)
+    with unit_of_work(runtime.sessions) as session:
+        blobs = session.execute(
+            select(PIValue.ciphertext).where(PIValue.subject_id == subject_id)
+        ).scalars().all()
+    assert len(blobs) == len(RAW)
+    for blob in blobs:
+        for needle in ("13800138000", "11010519491231002X", "欧阳娜娜", "example.com"):
+            assert needle.encode() not in blob
+
+
+def test_invalid_fields_are_all_reported_and_nothing_is_written(
+    runtime: Runtime, admin: ActorRef
+) -> None:
+    bad = {**OTHER, "mobile_phone": "12345", "resident_id": "110108199001011234",
+           "bank_card": "6222021234567890127", "email": "lisi@"}
+    with pytest.raises(InvalidPI) as info:
+        register(runtime, admin, bad)
+    rules = {e.field: e.rule for e in info.value.errors}
+    assert rules == {"mobile_phone": "phone.invalid", "resident_id": "ric.checksum",
+                     "bank_card": "card.luhn", "email": "email.invalid"}
+    for needle in ("12345", "110108199001011234", "6222021234567890127", "lisi@"):
+        assert needle not in str(info.value)
+    with unit_of_work(runtime.sessions) as session:
+        assert session.execute(select(func.count()).select_from(Subject)).scalar() == 0
+        assert session.execute(select(func.count()).select_from(PIValue)).scalar() == 0
+
+
+def test_unknown_fields_are_rejected(runtime: Runtime, admin: ActorRef) -> None:
+    with pytest.raises(InvalidPI) as info:
+        register(runtime, admin, {"name": "李四", "shoe_size": "42"})
+    assert [(e.field, e.rule) for e in info.value.errors] == [
+        ("shoe_size", "catalog.unknown_field")
+    ]
+
+
+def _tamper(runtime: Runtime, subject_id: uuid.UUID, field: str, blob: bytes) -> None:
+    with unit_of_work(runtime.sessions) as session:
+        session.execute(
+            update(PIValue)
+            .where(PIValue.subject_id == subject_id, PIValue.field == field)
+            .values(ciphertext=blob)
+        )
+
+
+def _blob(runtime: Runtime, subject_id: uuid.UUID, field: str) -> bytes:
+    with unit_of_work(runtime.sessions) as session:
+        return session.execute(
+            select(PIValue.ciphertext).where(
+                PIValue.subject_id == subject_id, PIValue.field == field
+            )
+        ).scalar_one()
+
+
+def test_tampered_ciphertext_fails_to_decrypt(runtime: Runtime, admin: ActorRef) -> None:
+    subject_id = register(runtime, admin, RAW)
+    blob = bytearray(_blob(runtime, subject_id, "mobile_phone"))
+    blob[-1] ^= 0x80
+    _tamper(runtime, subject_id, "mobile_phone", bytes(blob))
+    with pytest.raises(DecryptionError) as info:
+        read(runtime, admin, subject_id, fields=["mobile_phone"])
+    assert "13800138000" not in str(info.value)
+
+
+def test_ciphertext_swapped_between_subjects_fails(runtime: Runtime, admin: ActorRef) -> None:
+    a = register(runtime, admin, RAW)
+    b = register(runtime, admin, OTHER)
+    _tamper(runtime, b, "mobile_phone", _blob(runtime, a, "mobile_phone"))
+    with pytest.raises(DecryptionError):
+        read(runtime, admin, b, fields=["mobile_phone"])
+    # Even a whole row moved with its data key does not open: the key is bound to its subject.
+    with unit_of_work(runtime.sessions) as session:
+        key_a = session.execute(
+            select(SubjectKey.wrapped_key).where(SubjectKey.subject_id == a)
+        ).scalar_one()
+        session.execute(
+            update(SubjectKey).where(SubjectKey.subject_id == b).values(wrapped_key=key_a)
+        )
+    with pytest.raises(DecryptionError):
+        read(runtime, admin, b, fields=["name"])
+
+
+def test_ciphertext_moved_to_another_field_fails(runtime: Runtime, admin: ActorRef) -> None:
+    subject_id = register(runtime, admin, RAW)
+    _tamper(runtime, subject_id, "email", _blob(runtime, subject_id, "payment_account"))
+    with pytest.raises(DecryptionError):
+        read(runtime, admin, subject_id, fields=["email"])
+
+
+def test_wrong_master_key_fails_with_the_same_error(
+    runtime: Runtime, admin: ActorRef, settings: Settings, tmp_path: Path
+) -> None:
+    subject_id = register(runtime, admin, RAW)
+    # A keyring whose master key has the right id but the wrong bytes.
+    real = FileKeyProvider(settings.resolved_key_file)
+    forged = Keyring.generate(NOW)
+    forged = Keyring(
+        active=real.active_key_id(),
+        master_keys={real.active_key_id(): forged.master_keys[forged.active]},
+        index_key=real.blind_index_root(),
+    )
+    path = tmp_path / "forged.key"
+    write_keyring_file(path, forged)
+    wrong = build_runtime(settings.model_copy(update={"key_file": path}), check=False)
+    try:
+        with pytest.raises(DecryptionError) as info:
+            read(wrong, admin, subject_id, fields=["name"])
+    finally:
+        wrong.close()
+    assert str(info.value) == str(DecryptionError())
+
+
+def test_a_keyring_from_another_deployment_is_refused_at_start(
+    runtime: Runtime, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "other.key"
+    write_keyring_file(path, Keyring.generate(NOW))
+    with pytest.raises(KeyringError, match="does not belong to this database"):
+        build_runtime(settings.model_copy(update={"key_file": path}))
+
+
+def test_crypto_shredding_makes_every_copy_unreadable(
+    runtime: Runtime, admin: ActorRef
+) -> None:
+    subject_id = register(runtime, admin, RAW)
+    keep = register(runtime, admin, OTHER)
+    # A "backup" of the subject's ciphertexts taken before erasure.
+    with unit_of_work(runtime.sessions) as session:
+        copies = session.execute(
+            select(PIValue.field, PIValue.key_version, PIValue.ciphertext).where(
+                PIValue.subject_id == subject_id
+            )
+        ).all()
+        wrapped = session.execute(
+            select(SubjectKey.wrapped_key).where(SubjectKey.subject_id == subject_id)
+        ).scalar_one()
+        runtime.vault.erase(session, admin, subject_id, now=NOW)
+
+    with pytest.raises(SubjectErased):
+        read(runtime, admin, subject_id)
+    with unit_of_work(runtime.sessions) as session:
+        for model in (PIValue, SubjectKey, BlindIndex):
+            count = session.execute(
+                select(func.count()).select_from(model).where(model.subject_id == subject_id)
+            ).scalar()
+            assert count == 0, model.__tablename__
+        # Everything still in the database, plus the master keyring, cannot open the copies:
+        # the only thing that could (the subject's data key) is gone.
+        remaining_keys = session.execute(
+            select(SubjectKey.subject_id, SubjectKey.master_key_id, SubjectKey.wrapped_key)
+        ).all()
+    assert [k.subject_id for k in remaining_keys] == [keep]
+    for other in remaining_keys:
+        data_key = runtime.keys.unwrap(
+            other.master_key_id, other.wrapped_key, _wrap_context(other.subject_id, 1)
+        )
+        for field, version, blob in copies:
+            with pytest.raises(DecryptionError):
+                Sealer(data_key).open(blob, field_aad(str(subject_id), field, version))
+    assert read(runtime, admin, keep, fields=["name"]) == {"name": "李四"}
+    # The lookup index forgot the subject too.
+    with unit_of_work(runtime.sessions) as session:
+        assert runtime.vault.lookup(
+            session, admin, "mobile_phone", RAW["mobile_phone"], purpose="support", now=NOW
+        ) == []
+    if runtime.engine.dialect.name == "sqlite":
+        # secure_delete: the erased wrapped key is not left behind in free pages of the file.
+        runtime.engine.dispose()
+        db = Path(runtime.engine.url.database or "")
+        raw = db.read_bytes() + (db.with_name(db.name + "-wal").read_bytes()
+                                 if db.with_name(db.name + "-wal").exists() else b"")
+        assert wrapped not in raw
+        assert all(blob not in raw for _, _, blob in copies)
+
+
+def test_update_replaces_and_removes_fields(runtime: Runtime, admin: ActorRef) -> None:
+    subject_id = register(runtime, admin, OTHER)
+    with unit_of_work(runtime.sessions) as session:
+        changed = runtime.vault.update(
+            session, admin, subject_id, {"email": "NEW@example.org", "resident_id": None},
+            now=NOW,
+        )
+    assert changed == ["email", "resident_id"]
+    values = read(runtime, admin, subject_id)
+    assert values["email"] == "NEW@example.org"
+    assert "resident_id" not in values
+    with unit_of_work(runtime.sessions) as session:
+        assert runtime.vault.lookup(
+            session, admin, "email", "new@EXAMPLE.org", purpose="support", now=NOW
+        ) == [subject_id]
+        assert runtime.vault.lookup(
+            session, admin, "email", OTHER["email"], purpose="support", now=NOW
+        ) == []
+
+
+def test_invalid_update_changes_nothing(runtime: Runtime, admin: ActorRef) -> None:
+    subject_id = register(runtime, admin, OTHER)
+    with pytest.raises(InvalidPI), unit_of_work(runtime.sessions) as session:
+        runtime.vault.update(
+            session, admin, subject_id, {"email": "x@example.org", "mobile_phone": "1"},
+            now=NOW,
+        )
+    assert read(runtime, admin, subject_id)["email"] == OTHER["email"]
+
+
+def test_lookup_normalises_formats(runtime: Runtime, admin: ActorRef) -> None:
+    subject_id = register(runtime, admin, RAW)
+    register(runtime, admin, OTHER)
+    with unit_of_work(runtime.sessions) as session:
+        for field, value in [
+            ("mobile_phone", "13800138000"),
+            ("mobile_phone", "0086 138 0013 8000"),
+            ("mobile_phone", "１３８００１３８０００"),
+            ("email", "zhangsan@EXAMPLE.COM"),
+            ("resident_id", "11010519491231002X"),
+        ]:
+            found = runtime.vault.lookup(session, admin, field, value, purpose="support", now=NOW)
+            assert found == [subject_id], (field, value)
+        with pytest.raises(InvalidPI):
+            runtime.vault.lookup(session, admin, "name", "欧阳娜娜", purpose="support", now=NOW)
+
+
+def test_only_platform_admin_reads_plain_for_now(runtime: Runtime, admin: ActorRef) -> None:
+    subject_id = register(runtime, admin, RAW)
+    staff = ActorRef(actor_id=uuid.uuid4(), role=Role.CUSTOMER_SERVICE)
+    with pytest.raises(AccessDenied) as info:
+        read(runtime, staff, subject_id, View.PLAIN, ["mobile_phone"])
+    assert info.value.rule == "foundation.plain-admin-only"
+    assert read(runtime, staff, subject_id, View.MASKED, ["mobile_phone"]) == {
+        "mobile_phone": "138****8000"
+    }
+    with pytest.raises(AccessDenied):
+        register(runtime, staff, OTHER)
+
+
+def test_unknown_and_erased_subjects(runtime: Runtime, admin: ActorRef) -> None:
+    with pytest.raises(SubjectNotFound):
+        read(runtime, admin, uuid.uuid4())
+    subject_id = register(runtime, admin, OTHER)
+    with unit_of_work(runtime.sessions) as session:
+        runtime.vault.erase(session, admin, subject_id, now=NOW)
+    with pytest.raises(SubjectErased), unit_of_work(runtime.sessions) as session:
+        runtime.vault.update(session, admin, subject_id, {"name": "王五"}, now=NOW)
