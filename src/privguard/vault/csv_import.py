@@ -46,8 +46,11 @@ class ImportReport:
                 writer.writerow([row.line, err.field, err.rule, err.message])
 
 
-def _cells_to_pi(vault: Vault, cells: dict[str, str | None]) -> dict[str, Any]:
-    """Empty cells are absent fields; structured fields are parsed from JSON."""
+def _row_to_pi(vault: Vault, cells: dict[str, str | None], now: datetime) -> dict[str, Any]:
+    """Canonical values of one row, or InvalidPI with every problem of the row at once.
+
+    Empty cells are absent fields; structured fields are parsed from JSON first.
+    """
     pi: dict[str, Any] = {}
     errors: list[FieldError] = []
     for name, raw in cells.items():
@@ -60,11 +63,15 @@ def _cells_to_pi(vault: Vault, cells: dict[str, str | None]) -> dict[str, Any]:
                 errors.append(FieldError(name, "csv.json", "must be JSON in this column"))
         else:
             pi[name] = raw
-    if errors:
-        raise InvalidPI(errors)
-    if not pi:
+    if not pi and not errors:
         raise InvalidPI([FieldError("*", "row.empty", "the row has no values")])
-    return pi
+    try:
+        canonical = vault.validate(pi, today=now.date())
+    except InvalidPI as exc:
+        errors.extend(exc.errors)
+    if errors:
+        raise InvalidPI(sorted(errors, key=lambda e: list(cells).index(e.field)))
+    return canonical
 
 
 def read_rows(handle: TextIO, vault: Vault) -> Iterator[tuple[int, dict[str, str | None]]]:
@@ -121,7 +128,7 @@ def import_subjects(
                 on_progress(1)
             continue
         try:
-            batch.append(vault.validate(_cells_to_pi(vault, cells), today=now.date()))
+            batch.append(_row_to_pi(vault, cells, now))
         except InvalidPI as exc:
             report.rejected.append(RejectedRow(line, exc.errors))
             if on_progress:

@@ -1,0 +1,223 @@
+"""The HTTP API end to end (FastAPI TestClient over the real store)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from privguard.actors.service import create_actor, issue_api_key, revoke_api_key
+from privguard.api.app import create_app
+from privguard.audit.models import AccessLogEntry
+from privguard.bootstrap import Runtime
+from privguard.policy.rules import Role
+from privguard.store.uow import unit_of_work
+from privguard.vault.models import Subject
+
+from ..conftest import NOW
+from .samples import CANONICAL, OTHER, RAW
+
+
+@dataclass
+class Api:
+    client: TestClient
+    runtime: Runtime
+    keys: dict[str, str]
+
+    def h(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+@pytest.fixture
+def api(runtime: Runtime) -> Iterator[Api]:
+    keys = {}
+    with unit_of_work(runtime.sessions) as session:
+        for role in (Role.PLATFORM_ADMIN, Role.CUSTOMER_SERVICE, Role.COURIER):
+            actor = create_actor(session, display_name=role.value, role=role, now=NOW)
+            keys[role.value] = issue_api_key(session, actor.actor_id, now=NOW).token
+    with TestClient(create_app(runtime)) as client:
+        yield Api(client, runtime, keys)
+
+
+def subject_count(runtime: Runtime) -> int:
+    with unit_of_work(runtime.sessions) as session:
+        return session.execute(select(func.count()).select_from(Subject)).scalar_one()
+
+
+def create(api: Api, pi: dict) -> str:
+    r = api.client.post("/v1/subjects", json={"pi": pi}, headers=api.h("platform_admin"))
+    assert r.status_code == 201, r.text
+    return r.json()["subject_id"]
+
+
+def test_register_and_read_plain_as_admin(api: Api) -> None:
+    subject_id = create(api, RAW)
+    r = api.client.get(
+        f"/v1/subjects/{subject_id}",
+        params={"purpose": "customer_support", "view": "plain"},
+        headers=api.h("platform_admin"),
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert {k: v["value"] for k, v in body["fields"].items()} == CANONICAL
+    assert body["denied"] == []
+    assert all(v["rule"] == "foundation.admin-any-view" for v in body["fields"].values())
+
+
+def test_staff_get_masked_values_and_a_reasoned_refusal_for_plain(api: Api) -> None:
+    subject_id = create(api, RAW)
+    url = f"/v1/subjects/{subject_id}"
+    params = {"purpose": "customer_support", "fields": ["name", "mobile_phone"]}
+    masked = api.client.get(url, params=params, headers=api.h("customer_service"))
+    assert masked.status_code == 200
+    assert {k: v["value"] for k, v in masked.json()["fields"].items()} == {
+        "name": "欧阳**", "mobile_phone": "138****8000"
+    }
+    plain = api.client.get(url, params={**params, "view": "plain"},
+                           headers=api.h("customer_service"))
+    assert plain.status_code == 403
+    error = plain.json()["error"]
+    assert error["code"] == "access_denied"
+    assert error["rule"] == "foundation.plain-admin-only"
+    # The refusal is in the access log (it committed although the request failed).
+    with unit_of_work(api.runtime.sessions) as session:
+        rows = session.execute(
+            select(AccessLogEntry.role, AccessLogEntry.decisions).where(
+                AccessLogEntry.action == "read"
+            ).order_by(AccessLogEntry.entry_id)
+        ).all()
+    assert rows[-1].role == "customer_service"
+    assert {d["view"] for d in rows[-1].decisions} == {"none"}
+
+
+def test_courier_waybill_view(api: Api) -> None:
+    subject_id = create(api, RAW)
+    r = api.client.get(
+        f"/v1/subjects/{subject_id}",
+        params={"purpose": "delivery", "view": "waybill", "fields": ["name", "mobile_phone"]},
+        headers=api.h("courier"),
+    )
+    assert {k: v["value"] for k, v in r.json()["fields"].items()} == {
+        "name": "欧阳**", "mobile_phone": "*******8000"
+    }
+
+
+def test_invalid_pi_gets_field_level_422_without_values_and_writes_nothing(api: Api) -> None:
+    bad = {"name": "李四", "mobile_phone": "1380013", "resident_id": "110108199001011234",
+           "bank_card": "4111 1111 1111 1112", "email": "lisi@@example.org"}
+    r = api.client.post("/v1/subjects", json={"pi": bad}, headers=api.h("platform_admin"))
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert {(f["field"], f["rule"]) for f in error["fields"]} == {
+        ("mobile_phone", "phone.invalid"),
+        ("resident_id", "ric.checksum"),
+        ("bank_card", "card.luhn"),
+        ("email", "email.invalid"),
+    }
+    for value in ("1380013", "110108199001011234", "4111 1111 1111 1112", "lisi@@"):
+        assert value not in r.text
+    assert subject_count(api.runtime) == 0
+
+
+def test_malformed_request_422_does_not_echo_input(api: Api) -> None:
+    r = api.client.post("/v1/subjects", json={"pii": {"mobile_phone": "13800138000"}},
+                        headers=api.h("platform_admin"))
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "invalid_request"
+    assert "13800138000" not in r.text
+
+
+def test_lookup_by_phone_email_and_id_in_the_body(api: Api) -> None:
+    subject_id = create(api, RAW)
+    create(api, OTHER)
+    for field, value in [("mobile_phone", "138 0013 8000"), ("email", "zhangsan@example.COM"),
+                         ("resident_id", "11010519491231002x")]:
+        r = api.client.post(
+            "/v1/subjects/lookup",
+            json={"field": field, "value": value, "purpose": "customer_support"},
+            headers=api.h("customer_service"),
+        )
+        assert r.status_code == 200, r.text
+        assert r.json() == {"subject_ids": [subject_id]}
+
+
+def test_update_and_erase(api: Api) -> None:
+    subject_id = create(api, OTHER)
+    r = api.client.patch(f"/v1/subjects/{subject_id}", json={"pi": {"landline": "021-62345678"}},
+                         headers=api.h("platform_admin"))
+    assert r.status_code == 200 and r.json()["fields"] == ["landline"]
+    r = api.client.delete(f"/v1/subjects/{subject_id}", headers=api.h("platform_admin"))
+    assert r.status_code == 204
+    r = api.client.get(f"/v1/subjects/{subject_id}", params={"purpose": "customer_support"},
+                       headers=api.h("platform_admin"))
+    assert r.status_code == 410 and r.json()["error"]["code"] == "subject_erased"
+
+
+def test_writes_need_platform_admin(api: Api) -> None:
+    r = api.client.post("/v1/subjects", json={"pi": OTHER}, headers=api.h("customer_service"))
+    assert r.status_code == 403
+    assert subject_count(api.runtime) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Bearer pgk_0000.secret"},
+     {"X-API-Key": "pgk_1234.x"}],
+)
+def test_requests_without_a_valid_key_are_401(api: Api, headers: dict[str, str]) -> None:
+    r = api.client.get("/v1/catalog", headers=headers)
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthenticated"
+
+
+def test_revoked_and_tampered_keys_stop_working(api: Api) -> None:
+    token = api.keys["customer_service"]
+    assert api.client.get("/v1/me", headers={"X-API-Key": token}).status_code == 200
+    key_id, secret = token.split(".")
+    forged = f"{key_id}.{secret[:-1]}{'A' if secret[-1] != 'A' else 'B'}"
+    assert api.client.get("/v1/me", headers={"X-API-Key": forged}).status_code == 401
+    with unit_of_work(api.runtime.sessions) as session:
+        assert revoke_api_key(session, key_id, now=NOW)
+    assert api.client.get("/v1/me", headers={"X-API-Key": token}).status_code == 401
+
+
+def test_read_needs_a_purpose(api: Api) -> None:
+    subject_id = create(api, OTHER)
+    r = api.client.get(f"/v1/subjects/{subject_id}", headers=api.h("platform_admin"))
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"][0]["field"] == "purpose"
+
+
+def test_oversized_body_is_413_before_parsing(api: Api) -> None:
+    limit = api.runtime.settings.max_body_bytes
+    body = json.dumps({"pi": {"name": "x" * (limit + 10)}})
+    r = api.client.post("/v1/subjects", content=body, headers={
+        **api.h("platform_admin"), "content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: streamed, still cut off
+        for _ in range(limit // 1000 + 2):
+            yield b" " * 1000
+
+    r = api.client.post("/v1/subjects", content=chunks(), headers={
+        **api.h("platform_admin"), "content-type": "application/json"})
+    assert r.status_code == 413
+    assert subject_count(api.runtime) == 0
+
+
+def test_catalog_and_openapi(api: Api) -> None:
+    r = api.client.get("/v1/catalog", headers=api.h("courier"))
+    assert r.status_code == 200
+    fields = {f["name"]: f for f in r.json()}
+    assert fields["resident_id"]["sensitivity"] == "sensitive"
+    schema = api.client.get("/openapi.json").json()
+    assert "/v1/subjects/lookup" in schema["paths"]
+    read_op = schema["paths"]["/v1/subjects/{subject_id}"]["get"]
+    assert read_op["description"] and "purpose" in {p["name"] for p in read_op["parameters"]}
+    assert api.client.get("/docs").status_code == 200
