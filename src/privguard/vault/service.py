@@ -133,7 +133,8 @@ class Vault:
         action: str,
         subject_id: uuid.UUID | None,
         now: datetime,
-    ) -> None:
+    ) -> Decision:
+        """The write decision; a refusal is logged before AccessDenied is raised."""
         decision = decide_write(actor, action)
         if not decision.allowed:
             log_access(
@@ -146,14 +147,15 @@ class Vault:
                 now=now,
             )
             raise AccessDenied(decision.rule, decision.reason)
+        return decision
 
     def register(
         self, session: Session, actor: ActorRef, pi: Mapping[str, Any], *, now: datetime
     ) -> uuid.UUID:
         """Validate, encrypt and store a new subject; returns its id."""
-        self._require_write(session, actor, "register", None, now)
+        write = self._require_write(session, actor, "register", None, now)
         canonical = self.validate(pi, today=now.date())
-        return self.insert_validated(session, actor, [canonical], now=now)[0]
+        return self._insert(session, actor, write, [canonical], now)[0]
 
     def insert_validated(
         self,
@@ -165,10 +167,20 @@ class Vault:
     ) -> list[uuid.UUID]:
         """Store already-validated subjects in bulk (import, demo seed): one statement per table.
 
-        Callers must have validated each row with :meth:`validate` and checked the actor with
-        :meth:`register` semantics; ``import_subjects`` and the demo seeder do both.
+        Rows must come from :meth:`validate` (import and the demo seeder validate row by row so
+        one bad row cannot sink the batch); the actor is checked here as in :meth:`register`.
         """
-        self._require_write(session, actor, "register", None, now)
+        write = self._require_write(session, actor, "register", None, now)
+        return self._insert(session, actor, write, rows, now)
+
+    def _insert(
+        self,
+        session: Session,
+        actor: ActorRef,
+        write: Decision,
+        rows: Sequence[Mapping[str, Any]],
+        now: datetime,
+    ) -> list[uuid.UUID]:
         subjects, keys, values, indexes, ids = [], [], [], [], []
         for row in rows:
             subject_id = uuid.uuid4()
@@ -224,7 +236,6 @@ class Vault:
             session.execute(PIValue.__table__.insert(), values)
         if indexes:
             session.execute(BlindIndex.__table__.insert(), indexes)
-        write = decide_write(actor, "register")
         for subject_id, row in zip(ids, rows, strict=True):
             log_access(
                 session,
@@ -267,7 +278,7 @@ class Vault:
         now: datetime,
     ) -> list[str]:
         """Set (or with ``None`` remove) fields. Returns the names of the fields changed."""
-        self._require_write(session, actor, "update", subject_id, now)
+        write = self._require_write(session, actor, "update", subject_id, now)
         canonical = self.validate(changes, today=now.date(), allow_null=True)
         subject = self._active_subject(session, subject_id)
         version = subject.key_version
@@ -312,7 +323,6 @@ class Vault:
         if indexes:
             session.execute(BlindIndex.__table__.insert(), indexes)
         subject.updated_at = now
-        write = decide_write(actor, "update")
         log_access(
             session,
             actor=actor,
@@ -332,7 +342,7 @@ class Vault:
         Without the wrapped data key no copy of the ciphertext (replica, dump, backup taken
         afterwards) can be decrypted, even with the master key (design.md invariant 6).
         """
-        self._require_write(session, actor, "erase", subject_id, now)
+        write = self._require_write(session, actor, "erase", subject_id, now)
         subject = self._active_subject(session, subject_id)
         session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id))
         session.execute(delete(PIValue).where(PIValue.subject_id == subject_id))
@@ -340,7 +350,6 @@ class Vault:
         subject.status = ERASED
         subject.erased_at = now
         subject.updated_at = now
-        write = decide_write(actor, "erase")
         log_access(
             session,
             actor=actor,
