@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from privguard.catalog.loader import load_catalog
@@ -19,9 +19,11 @@ from privguard.crypto.errors import KeyringError
 from privguard.crypto.keyring import Keyring, write_keyring_file
 from privguard.crypto.providers import KeyProvider, provider_factory
 from privguard.store.engine import make_engine
-from privguard.store.migrate import is_up_to_date, upgrade
+from privguard.store.meta import get_meta
+from privguard.store.migrate import schema_problem, upgrade
+from privguard.store.tables import all_metadata
 from privguard.store.uow import session_factory, unit_of_work
-from privguard.vault.service import Vault
+from privguard.vault.service import KEYRING_CHECK, Vault
 
 
 class NotInitialised(RuntimeError):
@@ -42,32 +44,50 @@ class Runtime:
 
 
 def build_keys(settings: Settings) -> KeyProvider:
+    """The configured provider. Factories get every key setting as keywords and take what
+    they need (see docs/keys.md for writing one)."""
     factory = provider_factory(settings.key_provider)
-    return factory(key_file=settings.resolved_key_file, keyring=settings.keyring)
+    return factory(key_file=settings.resolved_key_file, keyring=settings.keyring,
+                   settings=settings)
 
 
 def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
     """Wire everything. With ``check``, refuse a stale schema or a keyring of another database
     before serving a single request, so a wrong key file fails loudly and touches nothing."""
+    all_metadata()  # every table class registered, so foreign keys between features resolve
     keys = build_keys(settings)
     catalog = load_catalog(settings.catalog_path)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(
+        settings.resolved_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     sessions = session_factory(engine)
     vault = Vault(catalog, keys, default_region=settings.default_region)
     runtime = Runtime(settings, engine, sessions, catalog, keys, vault)
     if check:
         try:
-            if not is_up_to_date(engine):
-                raise NotInitialised(
-                    "the database schema is missing or out of date: run `privguard init` "
-                    "(new deployment) or `privguard db upgrade`"
-                )
+            problem = schema_problem(engine)
+            if problem:
+                raise NotInitialised(problem)
             with unit_of_work(sessions) as session:
                 vault.check_keyring(session)
         except BaseException:
             engine.dispose()
             raise
     return runtime
+
+
+def _database_has_keyring(settings: Settings) -> bool:
+    """True when the database was initialised before (a keyring fingerprint is recorded)."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        if not inspect(engine).has_table("store_meta"):
+            return False
+        with unit_of_work(session_factory(engine)) as session:
+            return get_meta(session, KEYRING_CHECK) is not None
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -89,6 +109,12 @@ def initialise(settings: Settings, *, now: datetime) -> InitReport:
         path = settings.resolved_key_file
         key_file = str(path)
         if not path.exists():
+            if _database_has_keyring(settings):
+                raise KeyringError(
+                    f"master key file {path} is missing but this database already holds data "
+                    "encrypted under a keyring: restore the key file from your key backup "
+                    "(a new keyring could not decrypt anything)"
+                )
             write_keyring_file(path, Keyring.generate(now))
             created = True
     elif settings.key_provider == "env" and not settings.keyring:

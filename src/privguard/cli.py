@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from privguard.bootstrap import NotInitialised, Runtime, build_runtime, initialise
 from privguard.catalog.loader import CatalogError
@@ -45,15 +46,23 @@ PortOpt = Annotated[int | None, typer.Option(help="Port to listen on (default 80
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print("[bold red]error:[/] ", end="")
+    # No markup (messages hold [brackets] of their own); no hard wraps (paths stay whole).
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def _runtime(settings: Settings | None = None) -> Runtime:
+    settings = settings or load_settings()
     try:
-        return build_runtime(settings or load_settings())
+        return build_runtime(settings)
     except (KeyringError, NotInitialised, CatalogError) as exc:
         raise _fail(str(exc)) from None
+    except OperationalError as exc:
+        raise _fail(
+            f"cannot open the database at {_safe_url(settings.resolved_database_url)}: "
+            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+        ) from None
 
 
 def _safe_url(url: str) -> str:
@@ -313,9 +322,17 @@ def subjects_import(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 500,
 ) -> None:
-    """Import customers from CSV (columns = catalog field names; JSON in structured columns)."""
+    """Import customers from CSV (columns = catalog field names; JSON in structured columns).
+
+    Exit status 0: every row imported; 2: some rows rejected (the others are imported);
+    1: nothing imported (unusable file)."""
     from privguard.actors.system import cli_actor
-    from privguard.vault.csv_import import CsvHeaderError, import_subjects, read_rows
+    from privguard.vault.csv_import import (
+        CsvHeaderError,
+        count_records,
+        import_subjects,
+        read_rows,
+    )
 
     runtime = _runtime()
     try:
@@ -323,7 +340,7 @@ def subjects_import(
         with unit_of_work(runtime.sessions) as session:
             actor = cli_actor(session, now=now)
         with file.open(newline="", encoding="utf-8-sig") as fh:
-            total = max(sum(1 for _ in fh) - 1, 0)
+            total = count_records(fh)
         with file.open(newline="", encoding="utf-8-sig") as fh, _progress() as progress:
             task = progress.add_task("importing", total=total)
             try:
@@ -341,6 +358,12 @@ def subjects_import(
     finally:
         runtime.close()
     console.print(f"imported {report.imported}, rejected {len(report.rejected)}")
+    if rejects:
+        # Written even when empty, so a report left by an earlier run is never mistaken for
+        # this one's.
+        with rejects.open("w", newline="", encoding="utf-8") as out:
+            report.write_rejects_csv(out)
+        console.print(f"rejected rows written to {rejects}")
     if report.rejected:
         table = Table(title="rejected rows (values are never shown)")
         for col in ("line", "field", "rule", "message"):
@@ -351,10 +374,7 @@ def subjects_import(
         console.print(table)
         if len(report.rejected) > 50:
             console.print(f"… and {len(report.rejected) - 50} more")
-        if rejects:
-            with rejects.open("w", newline="", encoding="utf-8") as out:
-                report.write_rejects_csv(out)
-            console.print(f"rejected rows written to {rejects}")
+        raise typer.Exit(2)  # partly imported: scripts must notice
 
 
 @actors_app.command("create")
@@ -385,7 +405,10 @@ def actors_create(
                 organisation_id=uuid.UUID(organisation) if organisation else None,
             )
             key = issue_api_key(session, actor.actor_id, now=now, label="cli")
-        console.print(json.dumps({"actor_id": str(actor.actor_id), "api_key": key.token}))
+        # Plain stdout, not rich: the JSON must survive any terminal width for scripts.
+        sys.stdout.write(
+            json.dumps({"actor_id": str(actor.actor_id), "api_key": key.token}) + "\n"
+        )
     finally:
         runtime.close()
 

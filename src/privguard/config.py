@@ -7,7 +7,6 @@ point one process at several data directories without reloading modules.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,9 +25,10 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL. Default: an embedded SQLite file inside `home`.",
     )
-    key_provider: Literal["file", "env"] = Field(
+    key_provider: str = Field(
         default="file",
-        description="Where the master keyring lives: a 0600 file, or PRIVGUARD_KEYRING.",
+        description="Key provider by name: file (0600 keyring file), env (PRIVGUARD_KEYRING), "
+        "or a plug-in registered under the privguard.key_providers entry-point group.",
     )
     key_file: Path | None = Field(default=None, description="Keyring file; default home/master.key")
     keyring: str | None = Field(
@@ -40,6 +40,8 @@ class Settings(BaseSettings):
         default=None, description="A catalog YAML replacing the one shipped in the package."
     )
     default_region: str = Field(default="CN", description="Region for phone numbers without +CC.")
+    db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept open.")
+    db_max_overflow: int = Field(default=10, ge=0, description="Extra connections under load.")
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(default=1_048_576, description="Requests larger than this get 413.")

@@ -221,3 +221,47 @@ def test_catalog_and_openapi(api: Api) -> None:
     read_op = schema["paths"]["/v1/subjects/{subject_id}"]["get"]
     assert read_op["description"] and "purpose" in {p["name"] for p in read_op["parameters"]}
     assert api.client.get("/docs").status_code == 200
+
+
+def test_view_none_is_not_a_request(api: Api) -> None:
+    subject_id = create(api, OTHER)
+    r = api.client.get(f"/v1/subjects/{subject_id}", params={"purpose": "support", "view": "none"},
+                       headers=api.h("platform_admin"))
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"][0]["field"] == "view"
+
+
+def test_roles_without_a_basis_yet_see_nothing_and_cannot_probe(api: Api) -> None:
+    subject_id = create(api, RAW)
+    with unit_of_work(api.runtime.sessions) as session:
+        actor = create_actor(session, display_name="m", role=Role.MARKETING, now=NOW)
+        marketing = {"X-API-Key": issue_api_key(session, actor.actor_id, now=NOW).token}
+    r = api.client.get(f"/v1/subjects/{subject_id}", params={"purpose": "marketing"},
+                       headers=marketing)
+    assert r.status_code == 403
+    assert r.json()["error"]["rule"] == "foundation.role-not-yet-allowed"
+    for headers in (marketing, api.h("courier")):
+        r = api.client.post("/v1/subjects/lookup", headers=headers, json={
+            "field": "mobile_phone", "value": "13800138000", "purpose": "delivery"})
+        assert r.status_code == 403
+        assert "subject_ids" not in r.text
+
+
+def test_unknown_field_names_are_echoed_only_when_they_cannot_be_pi(api: Api) -> None:
+    r = api.client.post("/v1/subjects", headers=api.h("platform_admin"),
+                        json={"pi": {"shoe_size": "42", "13800138000": "x"}})
+    assert r.status_code == 422
+    fields = [f["field"] for f in r.json()["error"]["fields"]]
+    assert fields == ["shoe_size", "(unrecognised field name)"]
+    assert "13800138000" not in r.text
+
+
+def test_invalid_json_body_is_a_body_error(api: Api) -> None:
+    r = api.client.post("/v1/subjects", content=b'{"pi": {"name": ', headers={
+        **api.h("platform_admin"), "content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"][0]["field"] == "body"
+
+
+def test_readiness_checks_the_database(api: Api) -> None:
+    assert api.client.get("/readyz").json()["status"] == "ready"

@@ -197,7 +197,9 @@ def test_csv_import_keeps_good_rows_and_reports_bad_ones(
         writer.writerow(["", "", "", "", ""])  # empty
         writer.writerow(["钱七", "+86 137 0000 0000", "qq@example.com", "", ""])
     rejects = tmp_path / "rejects.csv"
-    out = run("subjects", "import", str(path), "--rejects", str(rejects))
+    result = runner.invoke(app, ["subjects", "import", str(path), "--rejects", str(rejects)])
+    assert result.exit_code == 2  # partly imported: a script must notice
+    out = result.output
     assert "imported 2, rejected 4" in out
     with rejects.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -234,6 +236,41 @@ def test_csv_import_refuses_unknown_columns(cli_env: Settings, tmp_path: Path) -
     assert "shoe_size" in result.output
 
 
+def test_csv_without_header_does_not_echo_the_first_customer(
+    cli_env: Settings, tmp_path: Path
+) -> None:
+    run("init")
+    path = tmp_path / "noheader.csv"
+    path.write_text("张三丰,13800138000,zsf@example.com\n", encoding="utf-8")
+    result = runner.invoke(app, ["subjects", "import", str(path)])
+    assert result.exit_code == 1
+    assert "first row must name catalog fields" in result.output
+    for value in ("张三丰", "13800138000", "zsf@example.com"):
+        assert value not in result.output
+
+
+def test_clean_import_exits_0_and_replaces_an_old_rejects_file(
+    cli_env: Settings, tmp_path: Path
+) -> None:
+    run("init")
+    path = tmp_path / "ok.csv"
+    path.write_text("name,mobile_phone\n张三,13800138000\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.csv"
+    rejects.write_text("line,field,rule,message\n9,x,y,z\n", encoding="utf-8")
+    assert "imported 1, rejected 0" in run("subjects", "import", str(path), "--rejects",
+                                           str(rejects))
+    assert rejects.read_text(encoding="utf-8").strip() == "line,field,rule,message"
+
+
+def test_init_refuses_to_mint_a_keyring_for_a_database_that_has_one(cli_env: Settings) -> None:
+    run("init")
+    os.remove(cli_env.resolved_key_file)
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 1
+    assert "restore the key file" in result.output
+    assert not cli_env.resolved_key_file.exists()
+
+
 def test_serve_refuses_to_start_without_its_key(cli_env: Settings) -> None:
     run("init")
     os.remove(cli_env.resolved_key_file)
@@ -255,8 +292,42 @@ def test_serve_refuses_an_uninitialised_database(cli_env: Settings) -> None:
 
 def test_actors_create_issues_a_key(cli_env: Settings) -> None:
     run("init")
-    out = run("actors", "create", "--name", "客服 小王", "--role", "customer_service")
-    data = json.loads(out)
+    # In a fresh process: the command must not depend on another feature's tables having been
+    # imported by someone else first.
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "privguard.cli", "actors", "create", "--name", "客服 小王",
+         "--role", "customer_service"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "40"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
     assert data["api_key"].startswith("pgk_")
     bad = runner.invoke(app, ["actors", "create", "--name", "x", "--role", "king"])
     assert bad.exit_code == 1 and "unknown role" in bad.output
+
+
+def test_a_running_server_follows_a_rotation_made_by_another_process(cli_env: Settings) -> None:
+    run("init")
+    ids = _seed(cli_env, 3)
+    server = build_runtime(cli_env)  # started before the rotation
+    try:
+        run("keys", "rotate")
+        new = FileKeyProvider(cli_env.resolved_key_file).active_key_id()
+        from privguard.actors.system import cli_actor
+
+        with unit_of_work(server.sessions) as session:
+            actor = cli_actor(session, now=NOW)
+            # Reads of re-wrapped keys work, and new subjects are wrapped under the new key.
+            result = server.vault.read(session, actor, ids[0], fields=["name"], purpose="t",
+                                       view=View.PLAIN, now=NOW)
+            assert result.values["name"].value == names(1)[0]
+            fresh = server.vault.register(session, actor, OTHER, now=NOW)
+            wrapped_by = session.execute(
+                select(SubjectKey.master_key_id).where(SubjectKey.subject_id == fresh)
+            ).scalar_one()
+        assert wrapped_by == new
+    finally:
+        server.close()

@@ -82,6 +82,8 @@ def test_a_minimal_override_catalog_loads(tmp_path: Path) -> None:
         ("category: user.name", "category: name", "name: category"),
         ("keep_until: account_closure", "keep_until: never", "name: retention.keep_until"),
         ("days: 0", "days: -1", "name: retention.days"),
+        ("days: 0", "days: true", "name: retention.days"),
+        ("fields:", "version: 2\nfields:", "version 2 is not supported"),
         ("  name:\n", "  Name!:\n", "'Name!'"),
     ],
 )

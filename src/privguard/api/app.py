@@ -6,11 +6,12 @@ import uuid
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from privguard import __version__
 from privguard.api.deps import ActorDep
-from privguard.api.errors import install_error_handlers
+from privguard.api.errors import ErrorResponse, install_error_handlers
 from privguard.api.middleware import BodySizeLimit
 from privguard.bootstrap import Runtime
 
@@ -54,7 +55,21 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
 
     @app.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness")
     def healthz() -> Health:
+        """The process answers. Use /readyz to know whether it can serve requests."""
         return Health(status="ok", version=__version__)
+
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        tags=["meta"],
+        summary="Readiness",
+        responses={503: {"model": ErrorResponse, "description": "Database unavailable."}},
+    )
+    def readyz() -> Health:
+        """The database answers; a load balancer should route here only when this is 200."""
+        with runtime.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return Health(status="ready", version=__version__)
 
     @app.get("/v1/me", response_model=Me, tags=["meta"], summary="Who am I")
     def me(actor: ActorDep) -> Me:

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from privguard.actors.service import AuthenticationFailed
@@ -78,6 +79,8 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            if err.get("type") == "json_invalid":
+                loc = []  # the location is a character offset, not a field
             fields.append(
                 {
                     "field": ".".join(loc) or "body",
@@ -96,6 +99,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _keyring(_: Request, exc: KeyringError) -> JSONResponse:
         log.error("keyring error: %s", exc)
         return error_response(500, "keyring_error", "the key provider failed")
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+        # The database is unreachable or restarting: nothing was committed, retrying is safe.
+        log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "error")
+        return error_response(
+            503, "database_unavailable", "the database is unavailable; retry shortly",
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Log the type only: an exception's text may quote the data it choked on.
+        log.error("unexpected %s", type(exc).__name__)
+        return error_response(500, "internal_error", "unexpected error; nothing was committed")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

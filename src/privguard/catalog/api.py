@@ -29,6 +29,7 @@ def list_fields(runtime: RuntimeDep, actor: ActorDep) -> list[FieldSpecOut]:
                 basis=f.retention.basis,
             ),
             searchable=f.searchable,
+            index_normalise=f.index_normalise,
         )
         for f in runtime.catalog
     ]

@@ -20,6 +20,7 @@ from privguard.catalog.validators import VALIDATORS
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CATEGORY = re.compile(r"^user(\.[a-z0-9_]+)*$")
 NORMALISERS = ("exact", "lower", "upper")
+FORMAT_VERSION = 1
 
 
 class CatalogError(ValueError):
@@ -75,7 +76,11 @@ def _field(name: str, raw: Any) -> FieldSpec:
             f"{[s.value for s in RetentionStart]}"
         ) from None
     days = ret.get("days", 0)
-    _require(isinstance(days, int) and days >= 0, name, "retention.days must be an integer >= 0")
+    _require(
+        isinstance(days, int) and not isinstance(days, bool) and days >= 0,
+        name,
+        "retention.days must be an integer >= 0",
+    )
     basis = ret.get("basis")
     _require(isinstance(basis, str) and bool(basis.strip()), name, "retention.basis is required")
     labels = raw.get("label") or {}
@@ -109,6 +114,11 @@ def parse_catalog(text: str, source: str) -> Catalog:
         raise CatalogError(f"catalog {source}: not valid YAML ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict) or not doc["fields"]:
         raise CatalogError(f"catalog {source}: expected a mapping with a non-empty 'fields'")
+    if doc.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+        raise CatalogError(
+            f"catalog {source}: version {doc.get('version')!r} is not supported "
+            f"(this privguard reads version {FORMAT_VERSION})"
+        )
     fields = {name: _field(str(name), raw) for name, raw in doc["fields"].items()}
     return Catalog(fields=fields, source=source)
 

@@ -21,3 +21,4 @@ class FieldSpecOut(BaseModel):
     waybill_masking: str | None
     retention: RetentionOut
     searchable: bool
+    index_normalise: str

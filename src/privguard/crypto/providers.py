@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -90,24 +91,60 @@ class KeyringProvider:
 
 
 class FileKeyProvider(KeyringProvider):
-    """The local provider: a keyring file of mode 0600 created by ``privguard init``."""
+    """The local provider: a keyring file of mode 0600 created by ``privguard init``.
+
+    Running servers follow the file: when ``privguard keys rotate`` (another process) adds a
+    master key, the next wrap uses it and the next unwrap under it finds it, without a restart.
+    The check is one ``stat`` per wrap or unknown key id, not per read.
+    """
 
     name = "file"
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._stamp = self._file_stamp()
         super().__init__(read_keyring_file(path))
 
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _refresh(self) -> None:
+        stamp = self._file_stamp()
+        if stamp is not None and stamp != self._stamp:
+            self._replace_keyring(read_keyring_file(self.path))
+            self._stamp = stamp
+
+    def wrap(self, data_key: bytes, context: bytes) -> tuple[str, bytes]:
+        self._refresh()
+        return super().wrap(data_key, context)
+
+    def unwrap(self, key_id: str, wrapped: bytes, context: bytes) -> bytes:
+        if key_id not in self._aeads:
+            self._refresh()
+        return super().unwrap(key_id, wrapped, context)
+
+    def active_key_id(self) -> str:
+        self._refresh()
+        return super().active_key_id()
+
     def add_master_key(self, now: datetime) -> str:
+        self._refresh()
         updated = self._keyring.with_new_master_key(now)
         write_keyring_file(self.path, updated)
         self._replace_keyring(updated)
+        self._stamp = self._file_stamp()
         return updated.active
 
     def retire(self, key_id: str) -> None:
+        self._refresh()
         updated = self._keyring.without(key_id)
         write_keyring_file(self.path, updated)
         self._replace_keyring(updated)
+        self._stamp = self._file_stamp()
 
 
 class EnvKeyProvider(KeyringProvider):
@@ -134,13 +171,23 @@ def register_provider(name: str, factory: ProviderFactory) -> None:
     _REGISTRY[name] = factory
 
 
+ENTRY_POINT_GROUP = "privguard.key_providers"
+
+
 def provider_factory(name: str) -> ProviderFactory:
-    try:
+    """A registered provider, or one a package declares under the ``privguard.key_providers``
+    entry-point group (so every worker process finds it without code changes)."""
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        raise KeyringError(
-            f"unknown key provider {name!r}; known: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+    for entry in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        factory = entry.load()
+        register_provider(name, factory)
+        return factory
+    plugins = sorted(e.name for e in entry_points(group=ENTRY_POINT_GROUP))
+    raise KeyringError(
+        f"unknown key provider {name!r} (PRIVGUARD_KEY_PROVIDER); known: "
+        f"{', '.join(sorted({*_REGISTRY, *plugins}))}"
+    )
 
 
 register_provider("file", lambda *, key_file, **_: FileKeyProvider(key_file))

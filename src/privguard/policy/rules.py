@@ -1,9 +1,11 @@
 """Access decisions: pure functions over plain data (design.md invariant 3: default deny, and
 every decision names the rule that made it).
 
-This is the foundation's interim policy: until the purpose-bound policy lands (issue 3), only the
-``platform_admin`` role may see plain values or change data; every other known role may see the
-masked display view, and nobody may read without stating a purpose.
+This is the foundation's interim policy, deliberately narrow until the purpose-bound policy
+lands: only ``platform_admin`` sees plain values or changes data; the roles that serve an order
+(customer service, merchant staff, couriers) and the oversight roles see masked views; roles whose
+use needs consent or an agreement (marketing, analysts, partners) and consumers (whose own-data
+access needs the privacy center's sign-in) see nothing yet. Nobody reads without a purpose.
 """
 
 from __future__ import annotations
@@ -60,21 +62,52 @@ class Decision:
 
 RULE_NO_PURPOSE = "foundation.purpose-required"
 RULE_ADMIN = "foundation.admin-any-view"
-RULE_MASKED = "foundation.masked-for-staff"
+RULE_MASKED = "foundation.masked-for-service-roles"
 RULE_PLAIN_DENIED = "foundation.plain-admin-only"
+RULE_NO_ACCESS = "foundation.role-not-yet-allowed"
 RULE_WRITE_ADMIN = "foundation.write-admin-only"
+
+MASKED_ROLES = frozenset(
+    {Role.CUSTOMER_SERVICE, Role.MERCHANT_STAFF, Role.COURIER, Role.PRIVACY_OFFICER, Role.AUDITOR}
+)
+LOOKUP_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.CUSTOMER_SERVICE, Role.PRIVACY_OFFICER})
 
 
 def decide_read(actor: ActorRef, field: str, requested: View, purpose: str) -> Decision:
     """Decide one field of one read."""
     if not purpose.strip():
         return Decision(field, View.NONE, RULE_NO_PURPOSE, "every read must state its purpose")
+    if requested is View.NONE:
+        return Decision(field, View.NONE, RULE_NO_PURPOSE, "no view was requested")
     if actor.role is Role.PLATFORM_ADMIN:
         return Decision(field, requested, RULE_ADMIN, "platform administrators may use any view")
+    if actor.role not in MASKED_ROLES:
+        return Decision(
+            field,
+            View.NONE,
+            RULE_NO_ACCESS,
+            f"{actor.role.value} has no access until consent and purpose rules are in place",
+        )
     if requested in (View.MASKED, View.WAYBILL):
-        return Decision(field, requested, RULE_MASKED, "masked views are open to known roles")
+        return Decision(field, requested, RULE_MASKED, "service roles may see masked values")
     return Decision(
         field, View.NONE, RULE_PLAIN_DENIED, "only platform_admin may read plain values for now"
+    )
+
+
+def decide_lookup(actor: ActorRef, field: str, purpose: str) -> Decision:
+    """Finding a customer by phone, email or ID reveals that they are one: fewer roles may."""
+    if not purpose.strip():
+        return Decision(field, View.NONE, RULE_NO_PURPOSE, "every lookup must state its purpose")
+    if actor.role in LOOKUP_ROLES:
+        return Decision(
+            field,
+            View.MASKED,
+            RULE_ADMIN if actor.role is Role.PLATFORM_ADMIN else RULE_MASKED,
+            "this role may look customers up",
+        )
+    return Decision(
+        field, View.NONE, RULE_NO_ACCESS, f"{actor.role.value} may not look customers up"
     )
 
 

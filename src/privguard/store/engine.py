@@ -30,6 +30,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        kwargs.pop("pool_size", None)  # SQLite: one file, SQLAlchemy's default pool is right
+        kwargs.pop("max_overflow", None)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
@@ -59,6 +61,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)

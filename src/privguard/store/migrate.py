@@ -36,5 +36,17 @@ def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
-def is_up_to_date(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()
+def schema_problem(engine: Engine) -> str | None:
+    """Why this code cannot run on this database's schema, or None when it can."""
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return None
+    if current is None:
+        return "the database has no privguard schema: run `privguard init`"
+    known = {s.revision for s in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+    if current not in known:
+        return (
+            f"the database schema ({current}) is newer than this privguard knows ({head}): "
+            "upgrade privguard, do not run `db upgrade`"
+        )
+    return f"the database schema ({current}) is behind ({head}): run `privguard db upgrade`"

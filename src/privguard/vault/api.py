@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
@@ -24,6 +24,8 @@ from privguard.vault.schemas import (
 )
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
+
+RequestedView = Literal["plain", "masked", "waybill"]
 
 ERRORS = {
     401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
@@ -81,13 +83,16 @@ def read_subject(
     fields: Annotated[
         list[str] | None, Query(description="Fields to read; all catalog fields if omitted.")
     ] = None,
-    view: Annotated[View, Query(description="plain, masked (screens) or waybill.")] = View.MASKED,
+    view: Annotated[
+        RequestedView, Query(description="plain, masked (screens) or waybill (GB/T 41833).")
+    ] = "masked",
 ) -> SubjectRead:
     """Every read states its purpose. The policy decides per field; the decision is logged
     before anything is decrypted; fields refused are listed under `denied` with their rule."""
     with transaction(runtime) as session:
         result = runtime.vault.read(
-            session, actor, subject_id, fields=fields, purpose=purpose, view=view, now=utcnow()
+            session, actor, subject_id, fields=fields, purpose=purpose, view=View(view),
+            now=utcnow(),
         )
     return SubjectRead(
         subject_id=result.subject_id,

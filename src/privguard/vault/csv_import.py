@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from privguard.policy.rules import ActorRef
 from privguard.store.uow import unit_of_work
-from privguard.vault.errors import FieldError, InvalidPI
+from privguard.vault.errors import FieldError, InvalidPI, field_label
 from privguard.vault.service import Vault
 
 STRUCTURED_VALIDATORS = frozenset({"address", "address_list", "location", "records"})
@@ -74,16 +74,21 @@ def _row_to_pi(vault: Vault, cells: dict[str, str | None], now: datetime) -> dic
     return canonical
 
 
+def count_records(handle: TextIO) -> int:
+    """Records (not lines: a quoted cell may span lines) after the header, for progress."""
+    return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+
+
 def read_rows(handle: TextIO, vault: Vault) -> Iterator[tuple[int, dict[str, str | None]]]:
     reader = csv.DictReader(handle)
     header = reader.fieldnames or []
     if not header:
         raise CsvHeaderError("the CSV file has no header row")
-    unknown = [h for h in header if h not in vault.catalog]
+    unknown = [f"{n} ({field_label(h)})" for n, h in enumerate(header, 1) if h not in vault.catalog]
     if unknown:
         raise CsvHeaderError(
-            f"columns that are not catalog fields: {', '.join(unknown)}; "
-            f"known: {', '.join(vault.catalog.names())}"
+            f"the first row must name catalog fields; these columns do not: {', '.join(unknown)}"
+            f"; known fields: {', '.join(vault.catalog.names())}"
         )
     if len(set(header)) != len(header):
         raise CsvHeaderError("a column appears twice in the header")

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
+
+
+def field_label(name: object) -> str:
+    """A caller-supplied field name, fit to repeat in an error.
+
+    Names that look like identifiers are echoed so integrators see their typo; anything else
+    (a CSV file without a header puts a customer's phone number where the column name should
+    be) is not, because it may be personal information.
+    """
+    text = str(name)
+    return text if _NAME.match(text) else "(unrecognised field name)"
 
 
 @dataclass(frozen=True)

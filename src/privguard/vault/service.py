@@ -26,7 +26,14 @@ from privguard.crypto.blind_index import BlindIndexer
 from privguard.crypto.envelope import Sealer, field_aad, new_data_key
 from privguard.crypto.errors import KeyringError
 from privguard.crypto.providers import KeyProvider
-from privguard.policy.rules import ActorRef, Decision, View, decide_read, decide_write
+from privguard.policy.rules import (
+    ActorRef,
+    Decision,
+    View,
+    decide_lookup,
+    decide_read,
+    decide_write,
+)
 from privguard.store.meta import get_meta, set_meta
 from privguard.vault.errors import (
     AccessDenied,
@@ -34,6 +41,7 @@ from privguard.vault.errors import (
     InvalidPI,
     SubjectErased,
     SubjectNotFound,
+    field_label,
 )
 from privguard.vault.models import BlindIndex, PIValue, Subject, SubjectKey
 
@@ -100,7 +108,7 @@ class Vault:
             spec = self.catalog.fields.get(name)
             if spec is None:
                 errors.append(
-                    FieldError(str(name)[:64], "catalog.unknown_field", "is not a catalog field")
+                    FieldError(field_label(name), "catalog.unknown_field", "is not a catalog field")
                 )
                 continue
             if value is None:
@@ -378,7 +386,7 @@ class Vault:
         if unknown:
             raise InvalidPI(
                 [
-                    FieldError(n[:64], "catalog.unknown_field", "is not a catalog field")
+                    FieldError(field_label(n), "catalog.unknown_field", "is not a catalog field")
                     for n in unknown
                 ]
             )
@@ -485,13 +493,24 @@ class Vault:
             raise InvalidPI(
                 [
                     FieldError(
-                        field_name[:64],
+                        field_label(field_name),
                         "lookup.not_searchable",
                         f"lookup works only on {', '.join(self.catalog.searchable())}",
                     )
                 ]
             )
-        decision = decide_read(actor, field_name, View.MASKED, purpose)
+        decision = decide_lookup(actor, field_name, purpose)
+        if not decision.allowed:
+            log_access(
+                session,
+                actor=actor,
+                subject_id=None,
+                action="lookup",
+                purpose=purpose,
+                decisions=[decision],
+                now=now,
+            )
+            raise AccessDenied(decision.rule, decision.reason)
         canonical = self.validate({field_name: value}, today=now.date())[field_name]
         digest = self.indexer.digest(field_name, self._index_value(spec, canonical))
         found = list(
@@ -516,8 +535,6 @@ class Vault:
                 decisions=[decision],
                 now=now,
             )
-        if not decision.allowed:
-            raise AccessDenied(decision.rule, decision.reason)
         return found
 
     # ----------------------------------------------------------------- keys
