@@ -61,11 +61,6 @@ def settings(tmp_path: Path, postgres_url: str | None) -> Settings:
     )
 
 
-@pytest.fixture
-def is_postgres(postgres_url: str | None) -> bool:
-    return postgres_url is not None
-
-
 def empty_postgres(url: str) -> None:
     """Migrate the session database and empty every table, so each test starts clean."""
     engine = make_engine(url)

@@ -215,27 +215,7 @@ class Vault:
                     "created_at": now,
                 }
             )
-            for name, value in row.items():
-                spec = self.catalog[name]
-                values.append(
-                    {
-                        "subject_id": subject_id,
-                        "field": name,
-                        "key_version": 1,
-                        "ciphertext": sealer.seal(
-                            _encode(value), field_aad(str(subject_id), name, 1)
-                        ),
-                        "updated_at": now,
-                    }
-                )
-                if spec.searchable:
-                    indexes.append(
-                        {
-                            "subject_id": subject_id,
-                            "field": name,
-                            "digest": self.indexer.digest(name, self._index_value(spec, value)),
-                        }
-                    )
+            self._sealed_rows(subject_id, 1, sealer, row, now, values, indexes)
         if not ids:
             return ids
         session.execute(Subject.__table__.insert(), subjects)
@@ -255,6 +235,38 @@ class Vault:
                 now=now,
             )
         return ids
+
+    def _sealed_rows(
+        self,
+        subject_id: uuid.UUID,
+        version: int,
+        sealer: Sealer,
+        canonical: Mapping[str, Any],
+        now: datetime,
+        values: list[dict[str, Any]],
+        indexes: list[dict[str, Any]],
+    ) -> None:
+        """Append the pi_values and blind_indexes rows for one subject's canonical fields."""
+        sid = str(subject_id)
+        for name, value in canonical.items():
+            spec = self.catalog[name]
+            values.append(
+                {
+                    "subject_id": subject_id,
+                    "field": name,
+                    "key_version": version,
+                    "ciphertext": sealer.seal(_encode(value), field_aad(sid, name, version)),
+                    "updated_at": now,
+                }
+            )
+            if spec.searchable:
+                indexes.append(
+                    {
+                        "subject_id": subject_id,
+                        "field": name,
+                        "digest": self.indexer.digest(name, self._index_value(spec, value)),
+                    }
+                )
 
     def _active_subject(self, session: Session, subject_id: uuid.UUID) -> Subject:
         subject = session.get(Subject, subject_id)
@@ -302,30 +314,10 @@ class Vault:
                 BlindIndex.subject_id == subject_id, BlindIndex.field.in_(names)
             )
         )
-        values, indexes = [], []
-        for name, value in canonical.items():
-            if value is None:
-                continue
-            spec = self.catalog[name]
-            values.append(
-                {
-                    "subject_id": subject_id,
-                    "field": name,
-                    "key_version": version,
-                    "ciphertext": sealer.seal(
-                        _encode(value), field_aad(str(subject_id), name, version)
-                    ),
-                    "updated_at": now,
-                }
-            )
-            if spec.searchable:
-                indexes.append(
-                    {
-                        "subject_id": subject_id,
-                        "field": name,
-                        "digest": self.indexer.digest(name, self._index_value(spec, value)),
-                    }
-                )
+        values: list[dict[str, Any]] = []
+        indexes: list[dict[str, Any]] = []
+        present = {n: v for n, v in canonical.items() if v is not None}
+        self._sealed_rows(subject_id, version, sealer, present, now, values, indexes)
         if values:
             session.execute(PIValue.__table__.insert(), values)
         if indexes:
