@@ -6,7 +6,9 @@ registration. This benchmark measures what that costs in wall-clock time against
 alternative: the same rows in an ordinary SQLAlchemy table with one column per field.
 
 Both sides run on the same database (same engine, same connection pool, same transaction
-machinery: ``unit_of_work`` over ``runtime.sessions``) in the same process and run:
+machinery: ``unit_of_work`` over ``runtime.sessions``) in the same process. Each phase runs the
+two sides batch by batch, alternately (plain first, then vault first, ...), and times every batch
+on its own, so drift in the machine's speed and cache warmth hit both sides alike:
 
 * **write**: N subjects, ``--batch`` rows per transaction. Vault: ``Vault.insert_validated``.
   Plain: one Core ``INSERT`` executemany per batch into ``bench_plain_subjects``, which has
@@ -17,9 +19,10 @@ machinery: ``unit_of_work`` over ``runtime.sessions``) in the same process and r
   and decoding the JSON address column.
 
 Every subject has exactly the same 10 fields (realistic zh_CN PI from the demo generator),
-validated once up front so both sides store the same canonical values. After timing, every
-vault read is compared with the plain read and with the input: a benchmark that reads wrong
-data proves nothing, so a mismatch exits with status 2 and no result line.
+validated once up front (not timed) so both sides store the same canonical values. After
+timing, an evenly spaced sample of the timed reads (all with ``--verify-all``) is compared, on
+both sides, with the input: a benchmark that reads wrong data proves nothing, so a mismatch exits
+with status 2 and no result line.
 
 The issue's goal is ``read_ratio <= 1.5`` and ``write_ratio <= 2.0`` (vault time / plain time).
 The last line of stdout is one JSON object starting with those two keys; progress goes to stderr.
@@ -48,10 +51,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,6 +76,7 @@ from sqlalchemy import (
     Column,
     Engine,
     Index,
+    Insert,
     MetaData,
     Select,
     Table,
@@ -119,8 +124,10 @@ GOAL_WRITE = 2.0
 DEFAULT_N = 20_000
 DEFAULT_BATCH = 500
 DEFAULT_SEED = 2026
+VERIFY_SAMPLE = 2000  # timed reads kept per side for verification
 
 T = TypeVar("T")
+U = TypeVar("U")
 Row = dict[str, Any]
 Tick = Callable[[int], None]
 
@@ -231,90 +238,64 @@ def plain_record(row: Row) -> Row:
 
 
 # ----------------------------------------------------------------------------------- phases
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+# One call = one batch = one transaction. The race below times each call on its own.
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def plain_write(
-    sessions: sessionmaker[Session], table: Table, rows: Sequence[Row], batch: int, tick: Tick
+def plain_write_batch(
+    sessions: sessionmaker[Session], stmt: Insert, rows: Sequence[Row]
 ) -> list[uuid.UUID]:
-    ids: list[uuid.UUID] = []
-    stmt = insert(table)
-    for chunk in chunks(rows, batch):
-        params = [plain_record(row) for row in chunk]
-        ids.extend(record["id"] for record in params)
-        with unit_of_work(sessions) as session:
-            session.execute(stmt, params)
-        tick(len(chunk))
-    return ids
+    params = [plain_record(row) for row in rows]
+    with unit_of_work(sessions) as session:
+        session.execute(stmt, params)
+    return [record["id"] for record in params]
 
 
-def vault_write(
+def vault_write_batch(
     sessions: sessionmaker[Session],
     vault: Vault,
     actor: ActorRef,
     rows: Sequence[Row],
-    batch: int,
     now: datetime,
-    tick: Tick,
 ) -> list[uuid.UUID]:
-    ids: list[uuid.UUID] = []
-    for chunk in chunks(rows, batch):
-        with unit_of_work(sessions) as session:
-            ids.extend(vault.insert_validated(session, actor, chunk, now=now))
-        tick(len(chunk))
-    return ids
+    with unit_of_work(sessions) as session:
+        return vault.insert_validated(session, actor, rows, now=now)
 
 
-def plain_read(
-    sessions: sessionmaker[Session], table: Table, ids: Sequence[uuid.UUID], batch: int, tick: Tick
+def plain_read_batch(
+    sessions: sessionmaker[Session], stmt: Select[Any], ids: Sequence[uuid.UUID]
 ) -> list[Row]:
-    """``SELECT * WHERE id = :id``, the statement built once (as the plain write's INSERT is).
+    """``SELECT * WHERE id = :id`` per id, the statement built once (as the INSERT is).
 
     Building ``select(table).where(table.c.id == row_id)`` on every call is also common, but it
-    adds SQLAlchemy construction and cache-key work to the baseline (about 2x the time per read
-    on SQLite) and would flatter the vault's ratio; see benchmarks/README.md.
+    adds SQLAlchemy construction and cache-key work to the baseline (roughly doubling the time
+    per read on SQLite) and would flatter the vault's ratio; see benchmarks/README.md.
     """
-    stmt = plain_select(table)
     results: list[Row] = []
-    for chunk in chunks(ids, batch):
-        with unit_of_work(sessions) as session:
-            for row_id in chunk:
-                values = session.execute(stmt, {"id": row_id}).one()._asdict()
-                for name in JSON_FIELDS:
-                    values[name] = json.loads(values[name])
-                results.append(values)
-        tick(len(chunk))
+    with unit_of_work(sessions) as session:
+        for row_id in ids:
+            values = session.execute(stmt, {"id": row_id}).one()._asdict()
+            for name in JSON_FIELDS:
+                values[name] = json.loads(values[name])
+            results.append(values)
     return results
 
 
-def vault_read(
+def vault_read_batch(
     sessions: sessionmaker[Session],
     vault: Vault,
     actor: ActorRef,
     ids: Sequence[uuid.UUID],
-    batch: int,
     now: datetime,
-    tick: Tick,
 ) -> list[ReadResult]:
-    results: list[ReadResult] = []
-    for chunk in chunks(ids, batch):
-        with unit_of_work(sessions) as session:
-            for subject_id in chunk:
-                results.append(
-                    vault.read(
-                        session,
-                        actor,
-                        subject_id,
-                        fields=None,
-                        purpose=PURPOSE,
-                        view=View.PLAIN,
-                        now=now,
-                    )
-                )
-        tick(len(chunk))
-    return results
+    with unit_of_work(sessions) as session:
+        return [
+            vault.read(
+                session, actor, subject_id, fields=None, purpose=PURPOSE, view=View.PLAIN, now=now
+            )
+            for subject_id in ids
+        ]
 
 
 @dataclass(frozen=True)
@@ -332,26 +313,60 @@ class Phase:
         return self.seconds / self.ops * 1e6
 
 
-class Timer:
-    """Runs a phase after a full GC, timing it with perf_counter (optionally under cProfile)."""
+class _Side:
+    """Accumulated wall time (and optionally a profile) of one side of one phase."""
+
+    def __init__(self, name: str, *, profile: bool) -> None:
+        self.name = name
+        self.seconds = 0.0
+        self.profiler = cProfile.Profile() if profile else None
+
+    def time(self, call: Callable[[], T]) -> T:
+        if self.profiler:
+            self.profiler.enable()
+        start = time.perf_counter()
+        result = call()
+        self.seconds += time.perf_counter() - start
+        if self.profiler:
+            self.profiler.disable()
+        return result
+
+
+class Race:
+    """Times the plain and the vault side of a phase batch by batch, alternately (plain first,
+    then vault first: ABBA), so that drift in the machine's speed (shared VMs drift by tens of
+    percent within minutes) hits both sides alike. Optionally profiles each side on its own."""
 
     def __init__(self, profile_dir: Path | None) -> None:
         self.profile_dir = profile_dir
         self.phases: dict[str, Phase] = {}
 
-    def run(self, name: str, ops: int, fn: Callable[[], T]) -> T:
+    def run(
+        self,
+        phase: str,
+        batches: Sequence[tuple[Callable[[], T], Callable[[], U]]],
+        keep: tuple[Callable[[int, T], None], Callable[[int, U], None]],
+        ops: int,
+        tick: Tick,
+    ) -> None:
+        """``batches``: (plain call, vault call) per batch; ``keep`` receives (batch index,
+        result) of each call outside the timed region."""
+        plain = _Side(f"plain {phase}", profile=self.profile_dir is not None)
+        vault = _Side(f"vault {phase}", profile=self.profile_dir is not None)
+        keep_plain, keep_vault = keep
         gc.collect()
-        profiler = cProfile.Profile() if self.profile_dir else None
-        if profiler:
-            profiler.enable()
-        start = time.perf_counter()
-        result = fn()
-        seconds = time.perf_counter() - start
-        if profiler:
-            profiler.disable()
-            self._report(name, profiler)
-        self.phases[name] = Phase(name, ops, seconds)
-        return result
+        for index, (plain_call, vault_call) in enumerate(batches):
+            if index % 2 == 0:
+                keep_plain(index, plain.time(plain_call))
+                keep_vault(index, vault.time(vault_call))
+            else:
+                keep_vault(index, vault.time(vault_call))
+                keep_plain(index, plain.time(plain_call))
+            tick(1)
+        for side in (plain, vault):
+            self.phases[side.name] = Phase(side.name, ops, side.seconds)
+            if side.profiler:
+                self._report(side.name, side.profiler)
 
     def _report(self, name: str, profiler: cProfile.Profile) -> None:
         assert self.profile_dir is not None
@@ -367,14 +382,18 @@ def verify(
     order: Sequence[int],
     plain_ids: Sequence[uuid.UUID],
     vault_ids: Sequence[uuid.UUID],
-    plain_results: Sequence[Row],
-    vault_results: Sequence[ReadResult],
+    keep_every: int,
+    plain_results: Mapping[int, Row],
+    vault_results: Mapping[int, ReadResult],
 ) -> list[str]:
-    """Every read, both sides, against the input rows. Returns a description of each problem."""
+    """The reads kept by the timed phases (every ``keep_every``-th, the same positions on both
+    sides), against the input rows. Returns a description of each problem found."""
     problems: list[str] = []
-    if len(plain_results) != len(order) or len(vault_results) != len(order):
-        return [f"expected {len(order)} reads per side"]
-    for k, index in enumerate(order):
+    positions = range(0, len(order), keep_every)
+    if set(plain_results) != set(positions) or set(vault_results) != set(positions):
+        return ["the timed reads did not keep the expected results"]
+    for k in positions:
+        index = order[k]
         expected = rows[index]
         plain = dict(plain_results[k])
         if plain.pop("id") != plain_ids[index]:
@@ -422,17 +441,20 @@ def statement_counts(
     batch: int,
     now: datetime,
 ) -> dict[str, float]:
-    """Statements per write batch and per read, measured inside an open transaction (so the
-    numbers exclude BEGIN/COMMIT). Runs after the timed phases; its writes add extra rows."""
+    """Statements per write batch and per read, from after BEGIN to the end of COMMIT (the
+    DBAPI's commit itself is not a statement). Runs after the timed phases; its writes add rows."""
     sessions, vault, engine = runtime.sessions, runtime.vault, runtime.engine
     sample = list(rows[: min(batch, len(rows))])
     reads = min(100, len(plain_ids))
 
     def counted(work: Callable[[Session], object]) -> int:
-        with unit_of_work(sessions) as session:
-            session.connection()  # BEGIN happens here, before counting starts
-            with count_statements(engine) as counter:
-                work(session)
+        # Counting runs until after the commit, so rows a session writes at commit time
+        # (deferred inserts) are counted; BEGIN (and a pool pre-ping) happen in
+        # session.connection() and are not.
+        with count_statements(engine) as counter, unit_of_work(sessions) as session:
+            session.connection()
+            counter[0] = 0
+            work(session)
         return counter[0]
 
     def plain_reads(session: Session) -> None:
@@ -516,7 +538,7 @@ def describe_environment(runtime: Runtime, args: argparse.Namespace) -> list[str
         if engine.dialect.name == "sqlite":
             journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
             sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
-            sync_name = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(sync, str(sync))
+            sync_name = ("OFF", "NORMAL", "FULL", "EXTRA")[int(sync or 0)]
             lines.append(
                 f"database     SQLite {sqlite3.sqlite_version} (journal_mode={journal}, "
                 f"synchronous={sync_name}) at {engine.url.database}"
@@ -563,6 +585,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     parser.add_argument(
+        "--verify-all",
+        action="store_true",
+        help=f"keep and verify every timed read (default: {VERIFY_SAMPLE:,} evenly spaced)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
@@ -591,7 +618,8 @@ def run(runtime: Runtime, db: Database, args: argparse.Namespace, now: datetime)
         actor = cli_actor(session, now=now)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    timer = Timer(args.profile)
+    race = Race(args.profile)
+    insert_stmt, select_stmt = insert(table), plain_select(table)
 
     with Bars(not args.no_progress) as bars:
         with bars.task("generate", n) as tick:
@@ -601,50 +629,86 @@ def run(runtime: Runtime, db: Database, args: argparse.Namespace, now: datetime)
         out(f"data         generated and validated in {generated:.1f} s (not timed below)")
         order = list(range(n))
         random.Random(args.seed + 1).shuffle(order)
+        # Keeping all N results would make the collector walk an ever larger heap during the
+        # timed reads (more so for the vault's richer results); keep a sample to verify.
+        keep_every = 1 if args.verify_all else max(1, n // VERIFY_SAMPLE)
 
         # Warm-up (untimed, both sides): connection pool, statement caches, crypto objects.
         warm = rows[: min(batch, n, 200)]
-        quiet: Tick = lambda _done: None  # noqa: E731
-        warm_plain = plain_write(sessions, table, warm, batch, quiet)
-        warm_vault = vault_write(sessions, vault, actor, warm, batch, now, quiet)
-        plain_read(sessions, table, warm_plain, batch, quiet)
-        vault_read(sessions, vault, actor, warm_vault, batch, now, quiet)
+        plain_read_batch(sessions, select_stmt, plain_write_batch(sessions, insert_stmt, warm))
+        vault_read_batch(
+            sessions, vault, actor, vault_write_batch(sessions, vault, actor, warm, now), now
+        )
+        # The input rows and everything built so far are long-lived: keep the collector from
+        # walking them again and again during the timed phases.
+        gc.collect()
+        gc.freeze()
 
-        # Timed phases. Order: each read follows both writes, so neither side reads rows it
-        # has just written while the other side's pages are cold.
-        with bars.task("plain write", n) as tick:
-            plain_ids = timer.run(
-                "plain write", n, lambda: plain_write(sessions, table, rows, batch, tick)
-            )
-        with bars.task("vault write", n) as tick:
-            vault_ids = timer.run(
-                "vault write",
+        row_batches = chunks(rows, batch)
+        plain_id_batches: dict[int, list[uuid.UUID]] = {}
+        vault_id_batches: dict[int, list[uuid.UUID]] = {}
+        with bars.task("write (both)", len(row_batches)) as tick:
+            race.run(
+                "write",
+                [
+                    (
+                        partial(plain_write_batch, sessions, insert_stmt, chunk),
+                        partial(vault_write_batch, sessions, vault, actor, chunk, now),
+                    )
+                    for chunk in row_batches
+                ],
+                (plain_id_batches.__setitem__, vault_id_batches.__setitem__),
                 n,
-                lambda: vault_write(sessions, vault, actor, rows, batch, now, tick),
+                tick,
             )
-        plain_order = [plain_ids[i] for i in order]
-        vault_order = [vault_ids[i] for i in order]
-        with bars.task("plain read", n) as tick:
-            plain_results = timer.run(
-                "plain read", n, lambda: plain_read(sessions, table, plain_order, batch, tick)
-            )
-        with bars.task("vault read", n) as tick:
-            vault_results = timer.run(
-                "vault read",
-                n,
-                lambda: vault_read(sessions, vault, actor, vault_order, batch, now, tick),
-            )
+        plain_ids = [i for b in range(len(row_batches)) for i in plain_id_batches[b]]
+        vault_ids = [i for b in range(len(row_batches)) for i in vault_id_batches[b]]
 
-    problems = verify(rows, order, plain_ids, vault_ids, plain_results, vault_results)
+        plain_results: dict[int, Row] = {}
+        vault_results: dict[int, ReadResult] = {}
+
+        def keeper(kept: dict[int, Any]) -> Callable[[int, Sequence[Any]], None]:
+            def keep(index: int, results: Sequence[Any]) -> None:
+                for offset, result in enumerate(results):
+                    position = index * batch + offset
+                    if position % keep_every == 0:
+                        kept[position] = result
+
+            return keep
+
+        plain_order = chunks([plain_ids[i] for i in order], batch)
+        vault_order = chunks([vault_ids[i] for i in order], batch)
+        with bars.task("read (both)", len(plain_order)) as tick:
+            race.run(
+                "read",
+                [
+                    (
+                        partial(plain_read_batch, sessions, select_stmt, plain_chunk),
+                        partial(vault_read_batch, sessions, vault, actor, vault_chunk, now),
+                    )
+                    for plain_chunk, vault_chunk in zip(plain_order, vault_order, strict=True)
+                ],
+                (keeper(plain_results), keeper(vault_results)),
+                n,
+                tick,
+            )
+        gc.unfreeze()
+
+    problems = verify(rows, order, plain_ids, vault_ids, keep_every, plain_results, vault_results)
     if problems:
         for problem in problems:
             note(f"VERIFY FAILED: {problem}")
         note("the reads returned wrong data: no result")
         return 2
-    out(f"verified     all {n:,} reads on both sides return exactly the input values")
+    checked = len(range(0, n, keep_every))
+    out(
+        f"verified     {checked:,} of the {n:,} timed reads per side "
+        f"({'all' if keep_every == 1 else f'one in {keep_every}'}) "
+        "returned exactly the input values"
+    )
     counts = statement_counts(runtime, table, actor, rows, plain_ids, vault_ids, batch, now)
 
-    phases = timer.phases
+    phases = race.phases
     out()
     out(f"{'phase':<12} {'rows':>8} {'seconds':>9} {'rows/s':>10} {'µs/op':>9}")
     for phase in phases.values():
@@ -661,7 +725,8 @@ def run(runtime: Runtime, db: Database, args: argparse.Namespace, now: datetime)
         f"{counts['plain_write_batch']:.0f}, vault {counts['vault_write_batch']:.0f}; "
         f"per read: plain {counts['plain_read']:.1f}, vault {counts['vault_read']:.1f}"
     )
-    out("             (an executemany counts once; BEGIN and COMMIT not counted)")
+    out("             (an executemany counts once; BEGIN/COMMIT not counted, inserts deferred")
+    out("             to commit time are)")
     out(
         f"write_ratio  {write_ratio:.2f}  (vault / plain time; goal <= {GOAL_WRITE}: "
         f"{'met' if write_ok else 'MISSED'})"

@@ -10,7 +10,7 @@ from privguard.bootstrap import Runtime
 from privguard.store.migrate import current_revision, head_revision
 from privguard.store.tables import all_metadata
 
-PI_TABLES = {"subjects", "subject_keys", "pi_values", "blind_indexes", "orders"}
+PI_TABLES = {"subjects", "subject_keys", "blind_indexes", "orders", "access_log"}
 
 
 def test_migrations_produce_the_model_schema(runtime: Runtime) -> None:

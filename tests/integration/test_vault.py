@@ -10,14 +10,15 @@ from sqlalchemy import func, select, update
 
 from privguard.bootstrap import Runtime, build_runtime
 from privguard.config import Settings
-from privguard.crypto.envelope import Sealer, field_aad
+from privguard.crypto.envelope import TAG_BYTES, Sealer, field_aad
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.crypto.keyring import Keyring, write_keyring_file
 from privguard.crypto.providers import FileKeyProvider
 from privguard.policy.rules import ActorRef, Role, View
 from privguard.store.uow import unit_of_work
 from privguard.vault.errors import AccessDenied, InvalidPI, SubjectErased, SubjectNotFound
-from privguard.vault.models import BlindIndex, PIValue, Subject, SubjectKey
+from privguard.vault.models import BlindIndex, Subject, SubjectKey
+from privguard.vault.record import SealedField, pack, unpack
 from privguard.vault.service import _wrap_context
 
 from ..conftest import NOW
@@ -60,14 +61,10 @@ def test_masked_and_waybill_views(runtime: Runtime, admin: ActorRef) -> None:
 
 def test_no_plaintext_in_the_vault_tables(runtime: Runtime, admin: ActorRef) -> None:
     subject_id = register(runtime, admin, RAW)
-    with unit_of_work(runtime.sessions) as session:
-        blobs = session.execute(
-            select(PIValue.ciphertext).where(PIValue.subject_id == subject_id)
-        ).scalars().all()
-    assert len(blobs) == len(RAW)
-    for blob in blobs:
-        for needle in ("13800138000", "11010519491231002X", "欧阳娜娜", "example.com"):
-            assert needle.encode() not in blob
+    blob = _record(runtime, subject_id)
+    assert set(unpack(blob[:-TAG_BYTES])) == set(RAW)  # every field sealed on its own
+    for needle in ("13800138000", "11010519491231002X", "欧阳娜娜", "example.com"):
+        assert needle.encode() not in blob
 
 
 def test_invalid_fields_are_all_reported_and_nothing_is_written(
@@ -84,7 +81,7 @@ def test_invalid_fields_are_all_reported_and_nothing_is_written(
         assert needle not in str(info.value)
     with unit_of_work(runtime.sessions) as session:
         assert session.execute(select(func.count()).select_from(Subject)).scalar() == 0
-        assert session.execute(select(func.count()).select_from(PIValue)).scalar() == 0
+        assert session.execute(select(func.count()).select_from(SubjectKey)).scalar() == 0
 
 
 def test_unknown_fields_are_rejected(runtime: Runtime, admin: ActorRef) -> None:
@@ -95,22 +92,31 @@ def test_unknown_fields_are_rejected(runtime: Runtime, admin: ActorRef) -> None:
     ]
 
 
-def _tamper(runtime: Runtime, subject_id: uuid.UUID, field: str, blob: bytes) -> None:
+def _record(runtime: Runtime, subject_id: uuid.UUID) -> bytes:
+    with unit_of_work(runtime.sessions) as session:
+        return session.execute(
+            select(Subject.sealed).where(Subject.subject_id == subject_id)
+        ).scalar_one()
+
+
+def _set_record(runtime: Runtime, subject_id: uuid.UUID, blob: bytes) -> None:
     with unit_of_work(runtime.sessions) as session:
         session.execute(
-            update(PIValue)
-            .where(PIValue.subject_id == subject_id, PIValue.field == field)
-            .values(ciphertext=blob)
+            update(Subject).where(Subject.subject_id == subject_id).values(sealed=blob)
         )
 
 
 def _blob(runtime: Runtime, subject_id: uuid.UUID, field: str) -> bytes:
-    with unit_of_work(runtime.sessions) as session:
-        return session.execute(
-            select(PIValue.ciphertext).where(
-                PIValue.subject_id == subject_id, PIValue.field == field
-            )
-        ).scalar_one()
+    return unpack(_record(runtime, subject_id)[:-TAG_BYTES])[field].ciphertext
+
+
+def _tamper(runtime: Runtime, subject_id: uuid.UUID, field: str, ciphertext: bytes) -> None:
+    """Replace one field's ciphertext, as an attacker who knows the record layout would (the
+    record's tag cannot be recomputed without the data key, so the old one stays)."""
+    blob = _record(runtime, subject_id)
+    record = unpack(blob[:-TAG_BYTES])
+    record[field] = SealedField(record[field].collected_at, ciphertext)
+    _set_record(runtime, subject_id, pack(record) + blob[-TAG_BYTES:])
 
 
 def test_tampered_ciphertext_fails_to_decrypt(runtime: Runtime, admin: ActorRef) -> None:
@@ -137,6 +143,28 @@ def test_ciphertext_swapped_between_subjects_fails(runtime: Runtime, admin: Acto
         session.execute(
             update(SubjectKey).where(SubjectKey.subject_id == b).values(wrapped_key=key_a)
         )
+    with pytest.raises(DecryptionError):
+        read(runtime, admin, b, fields=["name"])
+
+
+def test_any_flipped_bit_in_the_stored_record_fails(runtime: Runtime, admin: ActorRef) -> None:
+    subject_id = register(runtime, admin, OTHER)
+    blob = _record(runtime, subject_id)
+    # The format byte, a field name's byte, a collected-at byte, a ciphertext byte, the tag.
+    for position in (0, 2, 8, len(blob) // 2, len(blob) - 1):
+        damaged = bytearray(blob)
+        damaged[position] ^= 0x01
+        _set_record(runtime, subject_id, bytes(damaged))
+        with pytest.raises(DecryptionError):
+            read(runtime, admin, subject_id)
+    _set_record(runtime, subject_id, blob)
+    assert read(runtime, admin, subject_id)["name"] == "李四"
+
+
+def test_whole_records_swapped_between_subjects_fail(runtime: Runtime, admin: ActorRef) -> None:
+    a = register(runtime, admin, RAW)
+    b = register(runtime, admin, OTHER)
+    _set_record(runtime, b, _record(runtime, a))
     with pytest.raises(DecryptionError):
         read(runtime, admin, b, fields=["name"])
 
@@ -186,12 +214,9 @@ def test_crypto_shredding_makes_every_copy_unreadable(
     subject_id = register(runtime, admin, RAW)
     keep = register(runtime, admin, OTHER)
     # A "backup" of the subject's ciphertexts taken before erasure.
+    sealed = _record(runtime, subject_id)
+    copies = [(n, 1, e.ciphertext) for n, e in unpack(sealed[:-TAG_BYTES]).items()]
     with unit_of_work(runtime.sessions) as session:
-        copies = session.execute(
-            select(PIValue.field, PIValue.key_version, PIValue.ciphertext).where(
-                PIValue.subject_id == subject_id
-            )
-        ).all()
         wrapped = session.execute(
             select(SubjectKey.wrapped_key).where(SubjectKey.subject_id == subject_id)
         ).scalar_one()
@@ -200,11 +225,12 @@ def test_crypto_shredding_makes_every_copy_unreadable(
     with pytest.raises(SubjectErased):
         read(runtime, admin, subject_id)
     with unit_of_work(runtime.sessions) as session:
-        for model in (PIValue, SubjectKey, BlindIndex):
+        for model in (SubjectKey, BlindIndex):
             count = session.execute(
                 select(func.count()).select_from(model).where(model.subject_id == subject_id)
             ).scalar()
             assert count == 0, model.__tablename__
+        assert session.get(Subject, subject_id).sealed is None
         # Everything still in the database, plus the master keyring, cannot open the copies:
         # the only thing that could (the subject's data key) is gone.
         remaining_keys = session.execute(
@@ -231,6 +257,7 @@ def test_crypto_shredding_makes_every_copy_unreadable(
         raw = db.read_bytes() + (db.with_name(db.name + "-wal").read_bytes()
                                  if db.with_name(db.name + "-wal").exists() else b"")
         assert wrapped not in raw
+        assert sealed not in raw
         assert all(blob not in raw for _, _, blob in copies)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property, lru_cache
 
 
 class Role(StrEnum):
@@ -56,7 +57,9 @@ class Decision:
     def allowed(self) -> bool:
         return self.view is not View.NONE
 
-    def as_log(self) -> dict[str, str]:
+    @cached_property
+    def log_entry(self) -> dict[str, str]:
+        """The decision as the access log stores it (computed once: decisions are shared)."""
         return {"field": self.field, "view": self.view.value, "rule": self.rule}
 
 
@@ -75,18 +78,24 @@ LOOKUP_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.CUSTOMER_SERVICE, Role.PRIVA
 
 def decide_read(actor: ActorRef, field: str, requested: View, purpose: str) -> Decision:
     """Decide one field of one read."""
-    if not purpose.strip():
+    return _decide_read(actor.role, field, requested, bool(purpose.strip()))
+
+
+@lru_cache(maxsize=4096)
+def _decide_read(role: Role, field: str, requested: View, has_purpose: bool) -> Decision:
+    # Pure and small in its inputs, so decisions are computed once and shared (they are frozen).
+    if not has_purpose:
         return Decision(field, View.NONE, RULE_NO_PURPOSE, "every read must state its purpose")
     if requested is View.NONE:
         return Decision(field, View.NONE, RULE_NO_PURPOSE, "no view was requested")
-    if actor.role is Role.PLATFORM_ADMIN:
+    if role is Role.PLATFORM_ADMIN:
         return Decision(field, requested, RULE_ADMIN, "platform administrators may use any view")
-    if actor.role not in MASKED_ROLES:
+    if role not in MASKED_ROLES:
         return Decision(
             field,
             View.NONE,
             RULE_NO_ACCESS,
-            f"{actor.role.value} has no access until consent and purpose rules are in place",
+            f"{role.value} has no access until consent and purpose rules are in place",
         )
     if requested in (View.MASKED, View.WAYBILL):
         return Decision(field, requested, RULE_MASKED, "service roles may see masked values")

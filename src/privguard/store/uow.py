@@ -10,12 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from privguard.store.deferred import discard_deferred, flush_deferred
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    """Sessions that write queued inserts (store/deferred.py) as part of their commit."""
+    factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    event.listen(factory, "before_commit", flush_deferred)
+    event.listen(factory, "after_rollback", discard_deferred)
+    return factory
 
 
 @contextmanager

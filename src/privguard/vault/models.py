@@ -16,13 +16,18 @@ from privguard.store.base import Base, UTCDateTime
 
 
 class Subject(Base):
-    """A person whose data the vault holds. Status only; no PI."""
+    """A person whose data the vault holds: status and the sealed record of their fields.
+
+    ``sealed`` is the layout in vault/record.py: each field AES-256-GCM encrypted on its own
+    under the subject's data key version ``key_version``. NULL once the subject is erased.
+    """
 
     __tablename__ = "subjects"
 
     subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     key_version: Mapped[int] = mapped_column(Integer, default=1)
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -43,20 +48,6 @@ class SubjectKey(Base):
     master_key_id: Mapped[str] = mapped_column(String(64), index=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class PIValue(Base):
-    """One encrypted catalog field of one subject (nonce || AES-256-GCM ciphertext || tag)."""
-
-    __tablename__ = "pi_values"
-
-    subject_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("subjects.subject_id", ondelete="CASCADE"), primary_key=True
-    )
-    field: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key_version: Mapped[int] = mapped_column(Integer)
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class BlindIndex(Base):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from privguard.audit.service import log_access
@@ -24,7 +24,7 @@ from privguard.catalog.model import Catalog, FieldSpec
 from privguard.catalog.validators import RuleViolation, ValidationContext, validate
 from privguard.crypto.blind_index import BlindIndexer
 from privguard.crypto.envelope import Sealer, field_aad, new_data_key
-from privguard.crypto.errors import KeyringError
+from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.crypto.providers import KeyProvider
 from privguard.policy.rules import (
     ActorRef,
@@ -43,19 +43,34 @@ from privguard.vault.errors import (
     SubjectNotFound,
     field_label,
 )
-from privguard.vault.models import BlindIndex, PIValue, Subject, SubjectKey
+from privguard.vault.models import BlindIndex, Subject, SubjectKey
+from privguard.vault.record import SealedField, open_record, seal_record
 
 KEYRING_CHECK = "keyring_check"
+SUBJECTS = Subject.__table__
+SUBJECT_KEYS = SubjectKey.__table__
+BLIND_INDEXES = BlindIndex.__table__
 ACTIVE = "active"
 ERASED = "erased"
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _encode(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """Plaintext bytes of a canonical value: ``s`` + UTF-8 for strings (most fields), ``j`` +
+    JSON for structured ones. Strings skip JSON both ways, which is most of a read's CPU."""
+    if isinstance(value, str):
+        return b"s" + value.encode()
+    return b"j" + _JSON.encode(value).encode()
 
 
 def _decode(raw: bytes) -> Any:
-    return json.loads(raw)
+    if raw[:1] == b"s":
+        return raw[1:].decode()
+    if raw[:1] == b"j":
+        return json.loads(raw[1:])
+    raise DecryptionError()  # authenticated, yet not a value this code wrote
 
 
 def _wrap_context(subject_id: uuid.UUID, version: int) -> bytes:
@@ -95,6 +110,26 @@ class Vault:
         self.keys = keys
         self.indexer = indexer or BlindIndexer(keys.blind_index_root())
         self.default_region = default_region
+        self._all_fields = catalog.names()
+        # Built once: every read and change loads the subject with this one statement.
+        self._record_stmt = (
+            select(
+                SUBJECTS.c.status,
+                SUBJECTS.c.key_version,
+                SUBJECTS.c.sealed,
+                SUBJECT_KEYS.c.master_key_id,
+                SUBJECT_KEYS.c.wrapped_key,
+            )
+            .select_from(SUBJECTS)
+            .outerjoin(
+                SUBJECT_KEYS,
+                and_(
+                    SUBJECT_KEYS.c.subject_id == SUBJECTS.c.subject_id,
+                    SUBJECT_KEYS.c.version == SUBJECTS.c.key_version,
+                ),
+            )
+            .where(SUBJECTS.c.subject_id == bindparam("sid"))
+        )
 
     # ----------------------------------------------------------------- validation
     def validate(
@@ -189,18 +224,20 @@ class Vault:
         rows: Sequence[Mapping[str, Any]],
         now: datetime,
     ) -> list[uuid.UUID]:
-        subjects, keys, values, indexes, ids = [], [], [], [], []
+        subjects, keys, indexes, ids = [], [], [], []
         for row in rows:
             subject_id = uuid.uuid4()
             ids.append(subject_id)
             data_key = new_data_key()
             key_id, wrapped = self.keys.wrap(data_key, _wrap_context(subject_id, 1))
             sealer = Sealer(data_key)
+            sealed = self._seal_fields(subject_id, 1, sealer, row, now, indexes)
             subjects.append(
                 {
                     "subject_id": subject_id,
                     "status": ACTIVE,
                     "key_version": 1,
+                    "sealed": seal_record(sealer, sealed),
                     "created_at": now,
                     "updated_at": now,
                     "erased_at": None,
@@ -215,15 +252,13 @@ class Vault:
                     "created_at": now,
                 }
             )
-            self._sealed_rows(subject_id, 1, sealer, row, now, values, indexes)
         if not ids:
             return ids
-        session.execute(Subject.__table__.insert(), subjects)
-        session.execute(SubjectKey.__table__.insert(), keys)
-        if values:
-            session.execute(PIValue.__table__.insert(), values)
+        conn = session.connection()
+        conn.execute(SUBJECTS.insert(), subjects)
+        conn.execute(SUBJECT_KEYS.insert(), keys)
         if indexes:
-            session.execute(BlindIndex.__table__.insert(), indexes)
+            conn.execute(BLIND_INDEXES.insert(), indexes)
         for subject_id, row in zip(ids, rows, strict=True):
             log_access(
                 session,
@@ -236,28 +271,23 @@ class Vault:
             )
         return ids
 
-    def _sealed_rows(
+    def _seal_fields(
         self,
         subject_id: uuid.UUID,
         version: int,
         sealer: Sealer,
         canonical: Mapping[str, Any],
         now: datetime,
-        values: list[dict[str, Any]],
         indexes: list[dict[str, Any]],
-    ) -> None:
-        """Append the pi_values and blind_indexes rows for one subject's canonical fields."""
+    ) -> dict[str, SealedField]:
+        """Seal each field on its own, and append the blind-index rows of searchable ones."""
         sid = str(subject_id)
+        collected = int(now.timestamp())
+        sealed = {}
         for name, value in canonical.items():
             spec = self.catalog[name]
-            values.append(
-                {
-                    "subject_id": subject_id,
-                    "field": name,
-                    "key_version": version,
-                    "ciphertext": sealer.seal(_encode(value), field_aad(sid, name, version)),
-                    "updated_at": now,
-                }
+            sealed[name] = SealedField(
+                collected, sealer.seal(_encode(value), field_aad(sid, name, version))
             )
             if spec.searchable:
                 indexes.append(
@@ -267,26 +297,21 @@ class Vault:
                         "digest": self.indexer.digest(name, self._index_value(spec, value)),
                     }
                 )
+        return sealed
 
-    def _active_subject(self, session: Session, subject_id: uuid.UUID) -> Subject:
-        subject = session.get(Subject, subject_id)
-        if subject is None:
-            raise SubjectNotFound(subject_id)
-        if subject.status == ERASED:
-            raise SubjectErased(subject_id)
-        return subject
-
-    def _data_key(self, session: Session, subject_id: uuid.UUID, version: int) -> bytes:
-        row = session.execute(
-            select(SubjectKey.master_key_id, SubjectKey.wrapped_key).where(
-                SubjectKey.subject_id == subject_id, SubjectKey.version == version
-            )
-        ).one_or_none()
-        if row is None:
-            raise SubjectErased(subject_id)
-        return self.keys.unwrap(
-            row.master_key_id, row.wrapped_key, _wrap_context(subject_id, version)
+    def _load(self, session: Session, subject_id: uuid.UUID) -> Any:
+        """The subject's status, sealed record and wrapped data key, in one row (or None)."""
+        return (
+            session.connection().execute(self._record_stmt, {"sid": subject_id}).one_or_none()
         )
+
+    def _open_key(self, subject_id: uuid.UUID, row: Any) -> Sealer:
+        if row.wrapped_key is None:
+            raise SubjectErased(subject_id)
+        data_key = self.keys.unwrap(
+            row.master_key_id, row.wrapped_key, _wrap_context(subject_id, row.key_version)
+        )
+        return Sealer(data_key)
 
     def update(
         self,
@@ -300,29 +325,36 @@ class Vault:
         """Set (or with ``None`` remove) fields. Returns the names of the fields changed."""
         write = self._require_write(session, actor, "update", subject_id, now)
         canonical = self.validate(changes, today=now.date(), allow_null=True)
-        subject = self._active_subject(session, subject_id)
-        version = subject.key_version
-        sealer = Sealer(self._data_key(session, subject_id, version))
+        row = self._load(session, subject_id)
+        if row is None:
+            raise SubjectNotFound(subject_id)
+        if row.status == ERASED:
+            raise SubjectErased(subject_id)
         names = list(canonical)
         if not names:
             return names
-        session.execute(
-            delete(PIValue).where(PIValue.subject_id == subject_id, PIValue.field.in_(names))
-        )
-        session.execute(
-            delete(BlindIndex).where(
-                BlindIndex.subject_id == subject_id, BlindIndex.field.in_(names)
-            )
-        )
-        values: list[dict[str, Any]] = []
+        sealer = self._open_key(subject_id, row)
+        record = open_record(sealer, row.sealed)
         indexes: list[dict[str, Any]] = []
         present = {n: v for n, v in canonical.items() if v is not None}
-        self._sealed_rows(subject_id, version, sealer, present, now, values, indexes)
-        if values:
-            session.execute(PIValue.__table__.insert(), values)
+        for name in names:
+            record.pop(name, None)
+        record.update(
+            self._seal_fields(subject_id, row.key_version, sealer, present, now, indexes)
+        )
+        conn = session.connection()
+        conn.execute(
+            update(SUBJECTS)
+            .where(SUBJECTS.c.subject_id == subject_id)
+            .values(sealed=seal_record(sealer, record), updated_at=now)
+        )
+        conn.execute(
+            delete(BLIND_INDEXES).where(
+                BLIND_INDEXES.c.subject_id == subject_id, BLIND_INDEXES.c.field.in_(names)
+            )
+        )
         if indexes:
-            session.execute(BlindIndex.__table__.insert(), indexes)
-        subject.updated_at = now
+            conn.execute(BLIND_INDEXES.insert(), indexes)
         log_access(
             session,
             actor=actor,
@@ -337,19 +369,25 @@ class Vault:
     def erase(
         self, session: Session, actor: ActorRef, subject_id: uuid.UUID, *, now: datetime
     ) -> None:
-        """Crypto-shred a subject: destroy its data keys, then its ciphertexts and indexes.
+        """Crypto-shred a subject: destroy its data keys, then its sealed record and indexes.
 
         Without the wrapped data key no copy of the ciphertext (replica, dump, backup taken
         afterwards) can be decrypted, even with the master key (design.md invariant 6).
         """
         write = self._require_write(session, actor, "erase", subject_id, now)
-        subject = self._active_subject(session, subject_id)
-        session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id))
-        session.execute(delete(PIValue).where(PIValue.subject_id == subject_id))
-        session.execute(delete(BlindIndex).where(BlindIndex.subject_id == subject_id))
-        subject.status = ERASED
-        subject.erased_at = now
-        subject.updated_at = now
+        row = self._load(session, subject_id)
+        if row is None:
+            raise SubjectNotFound(subject_id)
+        if row.status == ERASED:
+            raise SubjectErased(subject_id)
+        conn = session.connection()
+        conn.execute(delete(SUBJECT_KEYS).where(SUBJECT_KEYS.c.subject_id == subject_id))
+        conn.execute(delete(BLIND_INDEXES).where(BLIND_INDEXES.c.subject_id == subject_id))
+        conn.execute(
+            update(SUBJECTS)
+            .where(SUBJECTS.c.subject_id == subject_id)
+            .values(status=ERASED, sealed=None, erased_at=now, updated_at=now)
+        )
         log_access(
             session,
             actor=actor,
@@ -373,8 +411,8 @@ class Vault:
         now: datetime,
     ) -> ReadResult:
         """The one way to see PI: decide per field, log, then decrypt what was allowed."""
-        names = list(dict.fromkeys(fields)) if fields is not None else self.catalog.names()
-        unknown = [n for n in names if n not in self.catalog]
+        names = list(dict.fromkeys(fields)) if fields is not None else self._all_fields
+        unknown = [n for n in names if n not in self.catalog.fields]
         if unknown:
             raise InvalidPI(
                 [
@@ -383,39 +421,10 @@ class Vault:
                 ]
             )
         decisions = [decide_read(actor, n, view, purpose) for n in names]
-        allowed = [d for d in decisions if d.allowed]
-        denied = [d for d in decisions if not d.allowed]
-
-        stmt = (
-            select(
-                Subject.status,
-                PIValue.field,
-                PIValue.key_version,
-                PIValue.ciphertext,
-                SubjectKey.master_key_id,
-                SubjectKey.wrapped_key,
-            )
-            .select_from(Subject)
-            .outerjoin(
-                PIValue,
-                and_(
-                    PIValue.subject_id == Subject.subject_id,
-                    PIValue.field.in_([d.field for d in allowed] or [""]),
-                ),
-            )
-            .outerjoin(
-                SubjectKey,
-                and_(
-                    SubjectKey.subject_id == PIValue.subject_id,
-                    SubjectKey.version == PIValue.key_version,
-                ),
-            )
-            .where(Subject.subject_id == subject_id)
-        )
-        rows = session.execute(stmt).all()
-        if not rows:
+        row = self._load(session, subject_id)
+        if row is None:
             raise SubjectNotFound(subject_id)
-        if rows[0].status == ERASED:
+        if row.status == ERASED:
             raise SubjectErased(subject_id)
         log_access(
             session,
@@ -426,38 +435,25 @@ class Vault:
             decisions=decisions,
             now=now,
         )
+        allowed = [d for d in decisions if d.allowed]
+        denied = [d for d in decisions if not d.allowed]
         if not allowed:
             first = denied[0]
             raise AccessDenied(first.rule, first.reason)
 
-        sealers: dict[int, Sealer] = {}
-        plain: dict[str, Any] = {}
+        sealer = self._open_key(subject_id, row)
+        record = open_record(sealer, row.sealed)
         sid = str(subject_id)
-        for row in rows:
-            if row.field is None:
-                continue
-            if row.wrapped_key is None:
-                raise SubjectErased(subject_id)
-            sealer = sealers.get(row.key_version)
-            if sealer is None:
-                data_key = self.keys.unwrap(
-                    row.master_key_id, row.wrapped_key, _wrap_context(subject_id, row.key_version)
-                )
-                sealer = sealers[row.key_version] = Sealer(data_key)
-            plain[row.field] = _decode(
-                sealer.open(row.ciphertext, field_aad(sid, row.field, row.key_version))
-            )
-
         values: dict[str, FieldValue] = {}
         for d in allowed:
-            present = d.field in plain
-            raw = plain.get(d.field)
+            entry = record.get(d.field)
+            if entry is None:
+                values[d.field] = FieldValue(d.field, d.view, None, False, d.rule)
+                continue
+            plain = _decode(sealer.open(entry.ciphertext, field_aad(sid, d.field, row.key_version)))
             values[d.field] = FieldValue(
-                field=d.field,
-                view=d.view,
-                value=self._shape(self.catalog[d.field], d.view, raw) if present else None,
-                present=present,
-                rule=d.rule,
+                d.field, d.view, self._shape(self.catalog.fields[d.field], d.view, plain), True,
+                d.rule,
             )
         return ReadResult(subject_id=subject_id, purpose=purpose, values=values, denied=denied)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 05:48:24.506349
+Create Date: 2026-11-29 06:59:55.878903
 """
 
 from collections.abc import Sequence
@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.Uuid(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("key_version", sa.Integer(), nullable=False),
+        sa.Column("sealed", sa.LargeBinary(), nullable=True),
         sa.Column("created_at", privguard.store.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", privguard.store.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("erased_at", privguard.store.base.UTCDateTime(timezone=True), nullable=True),
@@ -102,21 +103,6 @@ def upgrade() -> None:
     with op.batch_alter_table("blind_indexes", schema=None) as batch_op:
         batch_op.create_index("ix_blind_indexes_field_digest", ["field", "digest"], unique=False)
 
-    op.create_table(
-        "pi_values",
-        sa.Column("subject_id", sa.Uuid(), nullable=False),
-        sa.Column("field", sa.String(length=64), nullable=False),
-        sa.Column("key_version", sa.Integer(), nullable=False),
-        sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
-        sa.Column("updated_at", privguard.store.base.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["subject_id"],
-            ["subjects.subject_id"],
-            name=op.f("fk_pi_values_subject_id_subjects"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("subject_id", "field", name=op.f("pk_pi_values")),
-    )
     op.create_table(
         "subject_keys",
         sa.Column("subject_id", sa.Uuid(), nullable=False),
@@ -207,7 +193,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_subject_keys_master_key_id"))
 
     op.drop_table("subject_keys")
-    op.drop_table("pi_values")
     with op.batch_alter_table("blind_indexes", schema=None) as batch_op:
         batch_op.drop_index("ix_blind_indexes_field_digest")
 

@@ -1,0 +1,32 @@
+"""Inserts queued in a unit of work and written with one statement just before it commits.
+
+The access log gets one row per gate decision; a bulk job reading 500 customers in one
+transaction would otherwise pay 500 separate INSERTs. Queued rows are written by the
+``before_commit`` hook that :func:`privguard.store.uow.session_factory` installs, inside the same
+transaction: if they cannot be written, nothing commits (and the API sends no data before its
+transaction has committed). A rollback drops them with everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+_KEY = "privguard.deferred_inserts"
+
+
+def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
+    session.info.setdefault(_KEY, {}).setdefault(table, []).append(row)
+
+
+def flush_deferred(session: Session) -> None:
+    """Write every queued row now (also called before reading a table that may have some)."""
+    pending: dict[Table, list[dict[str, Any]]] = session.info.pop(_KEY, {})
+    for table, rows in pending.items():
+        session.connection().execute(table.insert(), rows)
+
+
+def discard_deferred(session: Session, *_: Any) -> None:
+    session.info.pop(_KEY, None)
