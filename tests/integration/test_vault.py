@@ -329,3 +329,32 @@ def test_unknown_and_erased_subjects(runtime: Runtime, admin: ActorRef) -> None:
         runtime.vault.erase(session, admin, subject_id, now=NOW)
     with pytest.raises(SubjectErased), unit_of_work(runtime.sessions) as session:
         runtime.vault.update(session, admin, subject_id, {"name": "王五"}, now=NOW)
+
+
+def test_concurrent_updates_of_one_subject_lose_nothing(runtime: Runtime, admin: ActorRef) -> None:
+    """Each update rewrites the sealed record; the row lock keeps both writers' changes."""
+    import threading
+
+    subject_id = register(runtime, admin, OTHER)
+    changes = [{"email": f"u{i}@example.org"} if i % 2 else {"landline": f"010-6234{i:04d}"}
+               for i in range(12)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(changes))
+
+    def worker(change: dict) -> None:
+        try:
+            barrier.wait()
+            with unit_of_work(runtime.sessions) as session:
+                runtime.vault.update(session, admin, subject_id, change, now=NOW)
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in changes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    values = read(runtime, admin, subject_id)
+    assert "email" in values and "landline" in values  # neither writer's field was lost
+    assert values["name"] == OTHER["name"]

@@ -130,6 +130,10 @@ class Vault:
             )
             .where(SUBJECTS.c.subject_id == bindparam("sid"))
         )
+        # Changes rewrite the whole sealed record, so they lock the subject's row first: two
+        # concurrent updates of different fields must not lose one another (PostgreSQL; SQLite
+        # already serialises writers with BEGIN IMMEDIATE).
+        self._record_for_update = self._record_stmt.with_for_update(of=SUBJECTS)
 
     # ----------------------------------------------------------------- validation
     def validate(
@@ -299,11 +303,10 @@ class Vault:
                 )
         return sealed
 
-    def _load(self, session: Session, subject_id: uuid.UUID) -> Any:
+    def _load(self, session: Session, subject_id: uuid.UUID, *, lock: bool = False) -> Any:
         """The subject's status, sealed record and wrapped data key, in one row (or None)."""
-        return (
-            session.connection().execute(self._record_stmt, {"sid": subject_id}).one_or_none()
-        )
+        stmt = self._record_for_update if lock else self._record_stmt
+        return session.connection().execute(stmt, {"sid": subject_id}).one_or_none()
 
     def _open_key(self, subject_id: uuid.UUID, row: Any) -> Sealer:
         if row.wrapped_key is None:
@@ -325,7 +328,7 @@ class Vault:
         """Set (or with ``None`` remove) fields. Returns the names of the fields changed."""
         write = self._require_write(session, actor, "update", subject_id, now)
         canonical = self.validate(changes, today=now.date(), allow_null=True)
-        row = self._load(session, subject_id)
+        row = self._load(session, subject_id, lock=True)
         if row is None:
             raise SubjectNotFound(subject_id)
         if row.status == ERASED:
@@ -375,7 +378,7 @@ class Vault:
         afterwards) can be decrypted, even with the master key (design.md invariant 6).
         """
         write = self._require_write(session, actor, "erase", subject_id, now)
-        row = self._load(session, subject_id)
+        row = self._load(session, subject_id, lock=True)
         if row is None:
             raise SubjectNotFound(subject_id)
         if row.status == ERASED:
