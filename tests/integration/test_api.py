@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -220,7 +221,13 @@ def test_catalog_and_openapi(api: Api) -> None:
     assert "/v1/subjects/lookup" in schema["paths"]
     read_op = schema["paths"]["/v1/subjects/{subject_id}"]["get"]
     assert read_op["description"] and "purpose" in {p["name"] for p in read_op["parameters"]}
-    assert api.client.get("/docs").status_code == 200
+    docs = api.client.get("/docs")
+    assert docs.status_code == 200
+    # Self-hosted: the page loads nothing from another origin (no CDN sees who uses the docs).
+    assert re.findall(r'(?:src|href)="(https?:)?//', docs.text) == []
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', docs.text):
+        assert api.client.get(asset).status_code == 200, asset
+    assert len(re.findall(r'"/static/[^"]+"', docs.text)) == 2
 
 
 def test_view_none_is_not_a_request(api: Api) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.types import ASGIApp
@@ -14,6 +18,8 @@ from privguard.api.deps import ActorDep
 from privguard.api.errors import ErrorResponse, install_error_handlers
 from privguard.api.middleware import BodySizeLimit
 from privguard.bootstrap import Runtime
+
+STATIC = Path(__file__).parent / "static"
 
 DESCRIPTION = """
 privguard sits between customers' personal information and everyone who touches it.
@@ -45,9 +51,20 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         title="privguard",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served below from our own copy of Swagger UI, not a CDN
         redoc_url=None,
     )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="privguard API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(vault_router)
