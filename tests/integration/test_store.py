@@ -25,3 +25,16 @@ def test_every_table_about_a_person_is_keyed_by_subject_id(runtime: Runtime) -> 
     for table in PI_TABLES:
         columns = {c["name"] for c in inspector.get_columns(table)}
         assert "subject_id" in columns, table
+
+
+def test_database_errors_never_carry_statement_parameters(runtime: Runtime) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with runtime.engine.begin() as conn:
+            conn.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "13800138000"})
+    except DBAPIError as exc:
+        assert "13800138000" not in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("the statement should have failed")

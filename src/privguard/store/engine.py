@@ -29,6 +29,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     "database is locked" errors; ``synchronous=FULL`` so an acknowledged write survives a crash.
     """
     url = normalise_url(url)
+    # Statement parameters never appear in exception messages or SQL logs: even when they are
+    # ciphertext, a log is the wrong place for them (design.md invariant 1).
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.pop("pool_size", None)  # SQLite: one file, SQLAlchemy's default pool is right
         kwargs.pop("max_overflow", None)
