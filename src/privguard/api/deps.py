@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from privguard.actors.service import AuthenticationFailed, authenticate
 from privguard.bootstrap import Runtime
 from privguard.policy.rules import ActorRef
+from privguard.store.uow import unit_of_work
 from privguard.vault.errors import AccessDenied
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer pgk_….<secret>`")
@@ -27,19 +28,8 @@ def get_runtime(request: Request) -> Runtime:
 def transaction(runtime: Runtime) -> Iterator[Session]:
     """One transaction per request. A refusal still commits its access-log entry (the refusal
     is checked before any data change, so nothing else can be in the transaction)."""
-    session = runtime.sessions()
-    try:
-        session.begin()
+    with unit_of_work(runtime.sessions, commit_on=(AccessDenied,)) as session:
         yield session
-        session.commit()
-    except AccessDenied:
-        session.commit()
-        raise
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def current_actor(

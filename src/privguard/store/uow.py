@@ -25,7 +25,22 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Commit if the block finishes, roll back if it raises."""
-    with factory() as session, session.begin():
-        yield session
+def unit_of_work(
+    factory: sessionmaker[Session], *, commit_on: tuple[type[BaseException], ...] = ()
+) -> Iterator[Session]:
+    """Commit if the block finishes, roll back if it raises.
+
+    Exceptions listed in ``commit_on`` commit before they propagate: a refusal is raised after
+    its access-log entry and before any data change, so the entry must survive the refusal.
+    """
+    with factory() as session:
+        session.begin()
+        try:
+            yield session
+        except commit_on:
+            session.commit()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
@@ -75,6 +75,28 @@ def _decode(raw: bytes) -> Any:
 
 def _wrap_context(subject_id: uuid.UUID, version: int) -> bytes:
     return f"privguard/dk/v1|{subject_id}|{version}".encode()
+
+
+def _refuse(
+    session: Session,
+    actor: ActorRef,
+    action: str,
+    subject_id: uuid.UUID | None,
+    purpose: str,
+    decision: Decision,
+    now: datetime,
+) -> NoReturn:
+    """Log a refusal, then raise it (the caller's unit of work commits the entry)."""
+    log_access(
+        session,
+        actor=actor,
+        subject_id=subject_id,
+        action=action,
+        purpose=purpose,
+        decisions=[decision],
+        now=now,
+    )
+    raise AccessDenied(decision.rule, decision.reason)
 
 
 @dataclass(frozen=True)
@@ -184,16 +206,7 @@ class Vault:
         """The write decision; a refusal is logged before AccessDenied is raised."""
         decision = decide_write(actor, action)
         if not decision.allowed:
-            log_access(
-                session,
-                actor=actor,
-                subject_id=subject_id,
-                action=action,
-                purpose="data_management",
-                decisions=[decision],
-                now=now,
-            )
-            raise AccessDenied(decision.rule, decision.reason)
+            _refuse(session, actor, action, subject_id, "data_management", decision, now)
         return decision
 
     def register(
@@ -492,16 +505,7 @@ class Vault:
             )
         decision = decide_lookup(actor, field_name, purpose)
         if not decision.allowed:
-            log_access(
-                session,
-                actor=actor,
-                subject_id=None,
-                action="lookup",
-                purpose=purpose,
-                decisions=[decision],
-                now=now,
-            )
-            raise AccessDenied(decision.rule, decision.reason)
+            _refuse(session, actor, "lookup", None, purpose, decision, now)
         canonical = self.validate({field_name: value}, today=now.date())[field_name]
         digest = self.indexer.digest(field_name, self._index_value(spec, canonical))
         found = list(
