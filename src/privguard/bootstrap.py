@@ -18,6 +18,10 @@ from privguard.config import Settings
 from privguard.crypto.errors import KeyringError
 from privguard.crypto.keyring import Keyring, write_keyring_file
 from privguard.crypto.providers import KeyProvider, provider_factory
+from privguard.crypto.signing import LogSigner, log_signer
+from privguard.policy.loader import load_policy
+from privguard.policy.rules import Policy
+from privguard.policy.service import AccessPolicy
 from privguard.store.engine import make_engine
 from privguard.store.meta import get_meta
 from privguard.store.migrate import schema_problem, upgrade
@@ -38,6 +42,8 @@ class Runtime:
     catalog: Catalog
     keys: KeyProvider
     vault: Vault
+    policy: Policy
+    signer: LogSigner  # signs access-log tree heads (audit/sequencer.py)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -57,14 +63,15 @@ def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
     all_metadata()  # every table class registered, so foreign keys between features resolve
     keys = build_keys(settings)
     catalog = load_catalog(settings.catalog_path)
+    policy = load_policy(settings.policy_path, catalog)
     engine = make_engine(
         settings.resolved_database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
     sessions = session_factory(engine)
-    vault = Vault(catalog, keys, default_region=settings.default_region)
-    runtime = Runtime(settings, engine, sessions, catalog, keys, vault)
+    vault = Vault(catalog, keys, AccessPolicy(policy), default_region=settings.default_region)
+    runtime = Runtime(settings, engine, sessions, catalog, keys, vault, policy, log_signer(keys))
     if check:
         try:
             problem = schema_problem(engine)

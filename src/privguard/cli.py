@@ -16,7 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from privguard.audit.cli import audit_app
+from privguard.audit.context import bind_request_id
 from privguard.bootstrap import NotInitialised, Runtime, build_runtime, initialise
 from privguard.catalog.loader import CatalogError
 from privguard.clock import utcnow
@@ -24,6 +27,8 @@ from privguard.config import Settings, load_settings
 from privguard.crypto.errors import KeyringError
 from privguard.crypto.keyring import Keyring
 from privguard.crypto.providers import RotatingKeyProvider
+from privguard.policy.cli import policy_app
+from privguard.policy.loader import PolicyError
 from privguard.store.uow import unit_of_work
 
 app = typer.Typer(
@@ -37,6 +42,14 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(subjects_app, name="subjects")
 app.add_typer(actors_app, name="actors")
+app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+
+@app.callback()
+def _command_scope() -> None:
+    """Every command is one request: its access-log entries share one request id."""
+    bind_request_id()
+
 
 console = Console()
 err = Console(stderr=True)
@@ -56,7 +69,7 @@ def _runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or load_settings()
     try:
         return build_runtime(settings)
-    except (KeyringError, NotInitialised, CatalogError) as exc:
+    except (KeyringError, NotInitialised, CatalogError, PolicyError) as exc:
         raise _fail(str(exc)) from None
     except OperationalError as exc:
         raise _fail(
@@ -204,6 +217,18 @@ def demo(
     _serve(settings, settings.host, settings.port, 1)
 
 
+def _log_key_operation(session: Session, action: str, detail: dict[str, object]) -> None:
+    """Key operations go into the access log like every access (issue 3, item 4)."""
+    from privguard.actors.system import cli_actor
+    from privguard.audit.service import log_operation
+
+    now = utcnow()
+    log_operation(
+        session, actor=cli_actor(session, now=now), action=action, rule="keys.operator",
+        reason="the command-line operator manages master keys", now=now, detail=detail,
+    )
+
+
 @keys_app.command("status")
 def keys_status() -> None:
     """Master keys in the keyring and how many data keys each wraps."""
@@ -257,6 +282,7 @@ def keys_rotate(
             new_id = provider.add_master_key(utcnow())
             console.print(f"new active master key {new_id}")
             with unit_of_work(runtime.sessions) as session:
+                _log_key_operation(session, "key.add", {"key_id": new_id})
                 pending = runtime.vault.keys_to_rewrap(session)
         done = 0
         with _progress() as progress:
@@ -264,6 +290,11 @@ def keys_rotate(
             while True:
                 with unit_of_work(runtime.sessions) as session:
                     n = runtime.vault.rewrap_batch(session, batch_size)
+                    if n:
+                        _log_key_operation(
+                            session, "key.rewrap",
+                            {"key_id": provider.active_key_id(), "data_keys": n},
+                        )
                 if n == 0:
                     break
                 done += n
@@ -303,6 +334,8 @@ def keys_retire(key_id: str) -> None:
             provider.retire(key_id)
         except KeyringError as exc:
             raise _fail(str(exc)) from None
+        with unit_of_work(runtime.sessions) as session:
+            _log_key_operation(session, "key.retire", {"key_id": key_id})
         console.print(f"retired {key_id}")
     finally:
         runtime.close()
@@ -382,6 +415,9 @@ def actors_create(
     name: Annotated[str, typer.Option(help="Display name.")],
     role: Annotated[str, typer.Option(help="Role, e.g. customer_service.")],
     organisation: Annotated[str | None, typer.Option(help="Organisation id (UUID).")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="For a consumer: the subject id of their own record.")
+    ] = None,
 ) -> None:
     """Create an actor and print a new API key for it (shown once)."""
     import uuid
@@ -393,6 +429,13 @@ def actors_create(
         role_value = Role(role)
     except ValueError:
         raise _fail(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+    if (subject is not None) != (role_value is Role.CONSUMER):
+        raise _fail("--subject is required for a consumer and only for a consumer")
+    try:
+        org_id = uuid.UUID(organisation) if organisation else None
+        subject_id = uuid.UUID(subject) if subject else None
+    except ValueError:
+        raise _fail("--organisation and --subject must be UUIDs") from None
     runtime = _runtime()
     try:
         now = utcnow()
@@ -402,7 +445,8 @@ def actors_create(
                 display_name=name,
                 role=role_value,
                 now=now,
-                organisation_id=uuid.UUID(organisation) if organisation else None,
+                organisation_id=org_id,
+                subject_id=subject_id,
             )
             key = issue_api_key(session, actor.actor_id, now=now, label="cli")
         # Plain stdout, not rich: the JSON must survive any terminal width for scripts.

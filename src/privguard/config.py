@@ -39,12 +39,22 @@ class Settings(BaseSettings):
     catalog_path: Path | None = Field(
         default=None, description="A catalog YAML replacing the one shipped in the package."
     )
+    policy_path: Path | None = Field(
+        default=None, description="A policy YAML replacing the one shipped in the package."
+    )
     default_region: str = Field(default="CN", description="Region for phone numbers without +CC.")
     db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept open.")
     db_max_overflow: int = Field(default=10, ge=0, description="Extra connections under load.")
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(default=1_048_576, description="Requests larger than this get 413.")
+    sequencer_interval: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds between runs of the access-log sequencer inside each server "
+        "process (integrates new entries into the Merkle tree and signs a tree head); "
+        "0 turns it off (then run `privguard audit sequence` yourself).",
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,8 +14,10 @@ from sqlalchemy import func, select
 
 from privguard.actors.service import create_actor, issue_api_key, revoke_api_key
 from privguard.api.app import create_app
+from privguard.audit.entry import LogEntry
 from privguard.audit.models import AccessLogEntry
 from privguard.bootstrap import Runtime
+from privguard.marketplace.models import Order, Organisation
 from privguard.policy.rules import Role
 from privguard.store.uow import unit_of_work
 from privguard.vault.models import Subject
@@ -28,6 +31,7 @@ class Api:
     client: TestClient
     runtime: Runtime
     keys: dict[str, str]
+    actors: dict[str, uuid.UUID]
 
     def h(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}
@@ -35,13 +39,14 @@ class Api:
 
 @pytest.fixture
 def api(runtime: Runtime) -> Iterator[Api]:
-    keys = {}
+    keys, actors = {}, {}
     with unit_of_work(runtime.sessions) as session:
         for role in (Role.PLATFORM_ADMIN, Role.CUSTOMER_SERVICE, Role.COURIER):
             actor = create_actor(session, display_name=role.value, role=role, now=NOW)
             keys[role.value] = issue_api_key(session, actor.actor_id, now=NOW).token
+            actors[role.value] = actor.actor_id
     with TestClient(create_app(runtime)) as client:
-        yield Api(client, runtime, keys)
+        yield Api(client, runtime, keys, actors)
 
 
 def subject_count(runtime: Runtime) -> int:
@@ -59,51 +64,81 @@ def test_register_and_read_plain_as_admin(api: Api) -> None:
     subject_id = create(api, RAW)
     r = api.client.get(
         f"/v1/subjects/{subject_id}",
-        params={"purpose": "customer_support", "view": "plain"},
+        params={"purpose": "legal_obligation", "view": "plain"},
         headers=api.h("platform_admin"),
     )
     assert r.status_code == 200
     body = r.json()
     assert {k: v["value"] for k, v in body["fields"].items()} == CANONICAL
     assert body["denied"] == []
-    assert all(v["rule"] == "foundation.admin-any-view" for v in body["fields"].values())
+    assert all(v["rule"] == "legal.admin" for v in body["fields"].values())
 
 
-def test_staff_get_masked_values_and_a_reasoned_refusal_for_plain(api: Api) -> None:
+def test_staff_get_masked_values_and_a_reasoned_refusal_beyond_their_purposes(api: Api) -> None:
     subject_id = create(api, RAW)
     url = f"/v1/subjects/{subject_id}"
     params = {"purpose": "customer_support", "fields": ["name", "mobile_phone"]}
-    masked = api.client.get(url, params=params, headers=api.h("customer_service"))
-    assert masked.status_code == 200
-    assert {k: v["value"] for k, v in masked.json()["fields"].items()} == {
-        "name": "欧阳**", "mobile_phone": "138****8000"
-    }
-    plain = api.client.get(url, params={**params, "view": "plain"},
+    for view in ("masked", "plain"):  # plain is more than the rule grants: masked it is
+        r = api.client.get(url, params={**params, "view": view},
                            headers=api.h("customer_service"))
-    assert plain.status_code == 403
-    error = plain.json()["error"]
+        assert r.status_code == 200
+        assert {k: (v["value"], v["view"]) for k, v in r.json()["fields"].items()} == {
+            "name": ("欧阳**", "masked"), "mobile_phone": ("138****8000", "masked")
+        }
+    refused = api.client.get(url, params={**params, "purpose": "marketing_sms"},
+                             headers=api.h("customer_service"))
+    assert refused.status_code == 403
+    error = refused.json()["error"]
     assert error["code"] == "access_denied"
-    assert error["rule"] == "foundation.plain-admin-only"
+    assert error["rule"] == "default.deny"
     # The refusal is in the access log (it committed although the request failed).
     with unit_of_work(api.runtime.sessions) as session:
-        rows = session.execute(
-            select(AccessLogEntry.role, AccessLogEntry.decisions).where(
-                AccessLogEntry.action == "read"
-            ).order_by(AccessLogEntry.entry_id)
-        ).all()
-    assert rows[-1].role == "customer_service"
-    assert {d["view"] for d in rows[-1].decisions} == {"none"}
+        texts = session.execute(
+            select(AccessLogEntry.entry).order_by(AccessLogEntry.entry_id)
+        ).scalars().all()
+    last = LogEntry.from_json(texts[-1])
+    assert (last.role, last.action, last.purpose) == ("customer_service", "read", "marketing_sms")
+    assert {d["view"] for d in last.decisions} == {"none"}
+    assert refused.headers["x-request-id"] == last.request_id
 
 
-def test_courier_waybill_view(api: Api) -> None:
+def test_request_id_is_echoed_and_logged(api: Api) -> None:
     subject_id = create(api, RAW)
-    r = api.client.get(
-        f"/v1/subjects/{subject_id}",
-        params={"purpose": "delivery", "view": "waybill", "fields": ["name", "mobile_phone"]},
-        headers=api.h("courier"),
-    )
-    assert {k: v["value"] for k, v in r.json()["fields"].items()} == {
-        "name": "欧阳**", "mobile_phone": "*******8000"
+    r = api.client.get(f"/v1/subjects/{subject_id}", headers={
+        **api.h("customer_service"), "X-Request-ID": "ticket-4711.call-2"},
+        params={"purpose": "customer_support", "fields": ["name"]})
+    assert r.headers["x-request-id"] == "ticket-4711.call-2"
+    bad = api.client.get("/healthz", headers={"X-Request-ID": "13800138000 <script>" * 9})
+    assert re.fullmatch(r"[0-9a-f]{32}", bad.headers["x-request-id"])
+    with unit_of_work(api.runtime.sessions) as session:
+        texts = session.execute(select(AccessLogEntry.entry)).scalars().all()
+    assert "ticket-4711.call-2" in {LogEntry.from_json(t).request_id for t in texts}
+
+
+def test_courier_sees_only_assigned_parcels_in_the_waybill_view(api: Api) -> None:
+    subject_id = create(api, RAW)
+    url = f"/v1/subjects/{subject_id}"
+    params = {"purpose": "delivery", "view": "plain", "fields": ["name", "mobile_phone"]}
+    # Not (yet) this courier's parcel: the courier cannot even tell the customer exists.
+    r = api.client.get(url, params=params, headers=api.h("courier"))
+    assert r.status_code == 404
+    missing = api.client.get(f"/v1/subjects/{uuid.uuid4()}", params=params,
+                             headers=api.h("courier"))
+    assert r.json()["error"]["code"] == missing.json()["error"]["code"] == "subject_not_found"
+    assert set(r.json()["error"]) == set(missing.json()["error"])
+    with unit_of_work(api.runtime.sessions) as session:
+        merchant = Organisation(organisation_id=uuid.uuid4(), kind="merchant", name="m",
+                                created_at=NOW)
+        session.add(merchant)
+        session.flush()
+        session.add(Order(order_id=uuid.uuid4(), subject_id=uuid.UUID(subject_id),
+                          merchant_id=merchant.organisation_id,
+                          courier_id=api.actors["courier"], status="shipped", total_cents=1,
+                          item_count=1, placed_at=NOW))
+    r = api.client.get(url, params=params, headers=api.h("courier"))
+    assert r.status_code == 200
+    assert {k: (v["value"], v["view"]) for k, v in r.json()["fields"].items()} == {
+        "name": ("欧阳**", "masked"), "mobile_phone": ("*******8000", "waybill")
     }
 
 
@@ -154,7 +189,7 @@ def test_update_and_erase(api: Api) -> None:
     assert r.status_code == 200 and r.json()["fields"] == ["landline"]
     r = api.client.delete(f"/v1/subjects/{subject_id}", headers=api.h("platform_admin"))
     assert r.status_code == 204
-    r = api.client.get(f"/v1/subjects/{subject_id}", params={"purpose": "customer_support"},
+    r = api.client.get(f"/v1/subjects/{subject_id}", params={"purpose": "account_management"},
                        headers=api.h("platform_admin"))
     assert r.status_code == 410 and r.json()["error"]["code"] == "subject_erased"
 
@@ -243,10 +278,13 @@ def test_roles_without_a_basis_yet_see_nothing_and_cannot_probe(api: Api) -> Non
     with unit_of_work(api.runtime.sessions) as session:
         actor = create_actor(session, display_name="m", role=Role.MARKETING, now=NOW)
         marketing = {"X-API-Key": issue_api_key(session, actor.actor_id, now=NOW).token}
+    r = api.client.get(f"/v1/subjects/{subject_id}", params={"purpose": "marketing_sms"},
+                       headers=marketing)
+    assert r.status_code == 403  # no consent on record
+    assert r.json()["error"]["rule"] == "default.deny"
     r = api.client.get(f"/v1/subjects/{subject_id}", params={"purpose": "marketing"},
                        headers=marketing)
-    assert r.status_code == 403
-    assert r.json()["error"]["rule"] == "foundation.role-not-yet-allowed"
+    assert r.json()["error"]["rule"] == "default.unknown-purpose"
     for headers in (marketing, api.h("courier")):
         r = api.client.post("/v1/subjects/lookup", headers=headers, json={
             "field": "mobile_phone", "value": "13800138000", "purpose": "delivery"})

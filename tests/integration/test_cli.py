@@ -68,8 +68,9 @@ def test_demo_seeds_and_prints_working_credentials(cli_env: Settings) -> None:
             assert session.execute(select(func.count()).select_from(Subject)).scalar() == 40
             assert session.execute(select(func.count()).select_from(Order)).scalar() == 90
             merchants = session.execute(
-                select(func.count()).select_from(Organisation).where(
-                    Organisation.kind == "merchant")
+                select(func.count())
+                .select_from(Organisation)
+                .where(Organisation.kind == "merchant")
             ).scalar()
             assert merchants >= 3
     finally:
@@ -106,8 +107,10 @@ def _seed(settings: Settings, n: int) -> list:
 
         with unit_of_work(runtime.sessions) as session:
             actor = cli_actor(session, now=NOW)
-            rows = [runtime.vault.validate({**OTHER, "name": name}, today=NOW.date())
-                    for name in names(n)]
+            rows = [
+                runtime.vault.validate({**OTHER, "name": name}, today=NOW.date())
+                for name in names(n)
+            ]
             return runtime.vault.insert_validated(session, actor, rows, now=NOW)
     finally:
         runtime.close()
@@ -122,8 +125,15 @@ def _read_all(settings: Settings, ids: list) -> list[str]:
         with unit_of_work(runtime.sessions) as session:
             actor = cli_actor(session, now=NOW)
             for subject_id in ids:
-                result = runtime.vault.read(session, actor, subject_id, fields=["name"],
-                                            purpose="test", view=View.PLAIN, now=NOW)
+                result = runtime.vault.read(
+                    session,
+                    actor,
+                    subject_id,
+                    fields=["name"],
+                    purpose="legal_obligation",
+                    view=View.PLAIN,
+                    now=NOW,
+                )
                 names.append(result.values["name"].value)
         return names
     finally:
@@ -181,16 +191,21 @@ def test_interrupted_rotation_is_completed_by_running_it_again(cli_env: Settings
     assert _read_all(cli_env, ids) == names(25)
 
 
-def test_csv_import_keeps_good_rows_and_reports_bad_ones(
-    cli_env: Settings, tmp_path: Path
-) -> None:
+def test_csv_import_keeps_good_rows_and_reports_bad_ones(cli_env: Settings, tmp_path: Path) -> None:
     run("init")
     path = tmp_path / "customers.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["name", "mobile_phone", "email", "resident_id", "shipping_addresses"])
-        writer.writerow(["张三", "13800138000", "zs@example.com", "11010519491231002X",
-                         json.dumps(RAW["shipping_addresses"], ensure_ascii=False)])
+        writer.writerow(
+            [
+                "张三",
+                "13800138000",
+                "zs@example.com",
+                "11010519491231002X",
+                json.dumps(RAW["shipping_addresses"], ensure_ascii=False),
+            ]
+        )
         writer.writerow(["李四", "12345", "ls@example.com", "", ""])  # bad phone
         writer.writerow(["王五", "13912345678", "", "110108199001011234", ""])  # bad checksum
         writer.writerow(["赵六", "13712345678", "not-an-email", "", "{broken"])  # two errors
@@ -220,8 +235,9 @@ def test_csv_import_keeps_good_rows_and_reports_bad_ones(
         with unit_of_work(runtime.sessions) as session:
             assert session.execute(select(func.count()).select_from(Subject)).scalar() == 2
             actor = cli_actor(session, now=NOW)
-            found = runtime.vault.lookup(session, actor, "mobile_phone", "13700000000",
-                                         purpose="test", now=NOW)
+            found = runtime.vault.lookup(
+                session, actor, "mobile_phone", "13700000000", purpose="legal_obligation", now=NOW
+            )
             assert len(found) == 1
     finally:
         runtime.close()
@@ -257,8 +273,9 @@ def test_clean_import_exits_0_and_replaces_an_old_rejects_file(
     path.write_text("name,mobile_phone\n张三,13800138000\n", encoding="utf-8")
     rejects = tmp_path / "rejects.csv"
     rejects.write_text("line,field,rule,message\n9,x,y,z\n", encoding="utf-8")
-    assert "imported 1, rejected 0" in run("subjects", "import", str(path), "--rejects",
-                                           str(rejects))
+    assert "imported 1, rejected 0" in run(
+        "subjects", "import", str(path), "--rejects", str(rejects)
+    )
     assert rejects.read_text(encoding="utf-8").strip() == "line,field,rule,message"
 
 
@@ -298,9 +315,20 @@ def test_actors_create_issues_a_key(cli_env: Settings) -> None:
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "privguard.cli", "actors", "create", "--name", "客服 小王",
-         "--role", "customer_service"],
-        capture_output=True, text=True, env={**os.environ, "COLUMNS": "40"},
+        [
+            sys.executable,
+            "-m",
+            "privguard.cli",
+            "actors",
+            "create",
+            "--name",
+            "客服 小王",
+            "--role",
+            "customer_service",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "40"},
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -321,8 +349,15 @@ def test_a_running_server_follows_a_rotation_made_by_another_process(cli_env: Se
         with unit_of_work(server.sessions) as session:
             actor = cli_actor(session, now=NOW)
             # Reads of re-wrapped keys work, and new subjects are wrapped under the new key.
-            result = server.vault.read(session, actor, ids[0], fields=["name"], purpose="t",
-                                       view=View.PLAIN, now=NOW)
+            result = server.vault.read(
+                session,
+                actor,
+                ids[0],
+                fields=["name"],
+                purpose="legal_obligation",
+                view=View.PLAIN,
+                now=NOW,
+            )
             assert result.values["name"].value == names(1)[0]
             fresh = server.vault.register(session, actor, OTHER, now=NOW)
             wrapped_by = session.execute(

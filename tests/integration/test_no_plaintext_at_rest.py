@@ -88,7 +88,7 @@ def test_demo_database_dump_contains_no_seeded_pi(runtime: Runtime, admin: Actor
         staff_texts += list(session.execute(select(Organisation.name)).scalars())
         for subject_id in session.execute(select(Subject.subject_id)).scalars().all():
             result = runtime.vault.read(session, admin, subject_id, fields=FIELDS,
-                                        purpose="leak_test", view=View.PLAIN, now=NOW)
+                                        purpose="legal_obligation", view=View.PLAIN, now=NOW)
             for name, value in result.values.items():
                 if value.present:
                     needles[name].add(value.value)

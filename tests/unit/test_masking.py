@@ -586,3 +586,29 @@ def test_rules_are_pure() -> None:
     assert value == SHENZHEN  # input not mutated
     mask("records", history)
     assert history == [{"sku": "A1"}]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_e164_fast_path_masks_exactly_like_the_parser(seed: int) -> None:
+    """Stored Chinese mobiles skip phonenumbers when masked; the answer must not change."""
+    import random
+
+    import phonenumbers
+
+    from privguard.catalog.masking import (
+        _WAYBILL_MIN_HIDDEN,
+        _keep_last4,
+        _mask_phone_number,
+        _parse_phone,
+        mask_mobile,
+        mask_mobile_waybill,
+    )
+
+    rng = random.Random(seed)
+    for _ in range(500):
+        text = "+861" + "".join(rng.choice("0123456789") for _ in range(10))
+        number = _parse_phone(text)
+        assert number is not None
+        assert mask_mobile(text) == _mask_phone_number(number)
+        nsn = phonenumbers.national_significant_number(number)
+        assert mask_mobile_waybill(text) == _keep_last4(nsn, _WAYBILL_MIN_HIDDEN)

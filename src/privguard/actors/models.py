@@ -20,6 +20,10 @@ class Actor(Base):
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("organisations.organisation_id"), nullable=True, index=True
     )
+    # A consumer's own account: the subject whose data "self" rules let them see.
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("subjects.subject_id"), nullable=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

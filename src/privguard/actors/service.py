@@ -49,12 +49,14 @@ def create_actor(
     now: datetime,
     organisation_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
+    subject_id: uuid.UUID | None = None,
 ) -> Actor:
     actor = Actor(
         actor_id=actor_id or uuid.uuid4(),
         display_name=display_name,
         role=role.value,
         organisation_id=organisation_id,
+        subject_id=subject_id,
         created_at=now,
     )
     session.add(actor)
@@ -101,6 +103,7 @@ def authenticate(session: Session, token: str) -> ActorRef:
             Actor.role,
             Actor.organisation_id,
             Actor.display_name,
+            Actor.subject_id,
             Actor.disabled_at,
         )
         .join(Actor, Actor.actor_id == ApiKey.actor_id)
@@ -116,4 +119,5 @@ def authenticate(session: Session, token: str) -> ActorRef:
         role=Role(row.role),
         organisation_id=row.organisation_id,
         display_name=row.display_name,
+        subject_id=row.subject_id,
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,7 +19,7 @@ from starlette.types import ASGIApp
 from privguard import __version__
 from privguard.api.deps import ActorDep
 from privguard.api.errors import ErrorResponse, install_error_handlers
-from privguard.api.middleware import BodySizeLimit
+from privguard.api.middleware import BodySizeLimit, RequestId
 from privguard.bootstrap import Runtime
 
 STATIC = Path(__file__).parent / "static"
@@ -36,6 +39,7 @@ class Me(BaseModel):
     role: str
     organisation_id: uuid.UUID | None
     display_name: str
+    subject_id: uuid.UUID | None = None
 
 
 class Health(BaseModel):
@@ -43,8 +47,40 @@ class Health(BaseModel):
     version: str
 
 
+def _sequencer_lifespan(
+    runtime: Runtime,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Run the access-log sequencer in this process while it serves (design.md "Access log").
+
+    Every replica may run one; they take turns (audit/sequencer.py). PRIVGUARD_SEQUENCER_INTERVAL
+    = 0 leaves it off, e.g. when `privguard audit sequence` runs from a scheduler instead.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from privguard.audit.sequencer import BackgroundSequencer
+
+        interval = runtime.settings.sequencer_interval
+        sequencer = None
+        if interval > 0:
+            sequencer = BackgroundSequencer(runtime.sessions, runtime.signer, interval)
+        app.state.sequencer = sequencer
+        if sequencer is not None:
+            sequencer.start()
+        try:
+            yield
+        finally:
+            if sequencer is not None:
+                await asyncio.to_thread(sequencer.stop)
+
+    return lifespan
+
+
 def create_fastapi(runtime: Runtime) -> FastAPI:
+    from privguard.audit.api import router as audit_router
     from privguard.catalog.api import router as catalog_router
+    from privguard.marketplace.api import router as marketplace_router
+    from privguard.policy.api import router as policy_router
     from privguard.vault.api import router as vault_router
 
     app = FastAPI(
@@ -53,6 +89,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         description=DESCRIPTION,
         docs_url=None,  # served below from our own copy of Swagger UI, not a CDN
         redoc_url=None,
+        lifespan=_sequencer_lifespan(runtime),
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -65,10 +102,14 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
             swagger_css_url="/static/swagger-ui/swagger-ui.css",
             swagger_favicon_url="data:,",
         )
+
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(vault_router)
     app.include_router(catalog_router)
+    app.include_router(policy_router)
+    app.include_router(audit_router)
+    app.include_router(marketplace_router)
 
     @app.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness")
     def healthz() -> Health:
@@ -95,6 +136,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
             role=actor.role.value,
             organisation_id=actor.organisation_id,
             display_name=actor.display_name,
+            subject_id=actor.subject_id,
         )
 
     return app
@@ -103,6 +145,6 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
 def create_app(runtime: Runtime) -> ASGIApp:
     """The ASGI app to serve: the API behind the body-size limit."""
     app = create_fastapi(runtime)
-    limited = BodySizeLimit(app, runtime.settings.max_body_bytes)
+    limited = BodySizeLimit(RequestId(app), runtime.settings.max_body_bytes)
     limited.fastapi = app  # type: ignore[attr-defined]  # tests and openapi export reach it
     return limited

@@ -16,9 +16,12 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from privguard.actors.service import AuthenticationFailed
+from privguard.audit.proof import ProofUnavailable
 from privguard.crypto.errors import DecryptionError, KeyringError
+from privguard.marketplace.errors import MarketplaceNotFound
 from privguard.vault.errors import (
     AccessDenied,
+    ConcealedRefusal,
     InvalidPI,
     SubjectErased,
     SubjectNotFound,
@@ -53,6 +56,7 @@ def error_response(
 
 
 STATUS = {
+    ConcealedRefusal: 404,  # before AccessDenied: it must read exactly like SubjectNotFound
     InvalidPI: 422,
     SubjectNotFound: 404,
     SubjectErased: 410,
@@ -65,8 +69,24 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _vault(_: Request, exc: VaultError) -> JSONResponse:
         status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
         fields = [e.as_dict() for e in exc.errors] if isinstance(exc, InvalidPI) else None
-        rule = exc.rule if isinstance(exc, AccessDenied) else None
+        rule = (
+            exc.rule
+            if isinstance(exc, AccessDenied) and not isinstance(exc, ConcealedRefusal)
+            else None
+        )
         return error_response(status, exc.code, str(exc), fields=fields, rule=rule)
+
+    @app.exception_handler(MarketplaceNotFound)
+    async def _missing(_: Request, exc: MarketplaceNotFound) -> JSONResponse:
+        return error_response(404, exc.code, str(exc))
+
+    @app.exception_handler(ProofUnavailable)
+    async def _proof(_: Request, exc: ProofUnavailable) -> JSONResponse:
+        log.error("access log does not match its signed head: %s", exc)
+        return error_response(
+            503, "log_unverifiable",
+            "the access log does not match its signed tree head; the operator has been told",
+        )
 
     @app.exception_handler(AuthenticationFailed)
     async def _auth(_: Request, exc: AuthenticationFailed) -> JSONResponse:
@@ -105,7 +125,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # The database is unreachable or restarting: nothing was committed, retrying is safe.
         log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "error")
         return error_response(
-            503, "database_unavailable", "the database is unavailable; retry shortly",
+            503,
+            "database_unavailable",
+            "the database is unavailable; retry shortly",
             headers={"Retry-After": "2"},
         )
 

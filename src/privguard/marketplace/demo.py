@@ -24,6 +24,7 @@ from privguard.actors.system import cli_actor
 from privguard.bootstrap import Runtime
 from privguard.marketplace.demo_data import PRODUCTS, consumer_pi, plan_orders
 from privguard.marketplace.models import Order, Organisation
+from privguard.marketplace.service import open_ticket
 from privguard.policy.rules import Role
 from privguard.store.meta import get_meta, set_meta
 from privguard.store.uow import unit_of_work
@@ -186,6 +187,14 @@ def seed_demo(
             on_progress(done, total)
 
     with unit_of_work(runtime.sessions) as session:
+        # A consumer account for the first customer (to try "who saw my data"), and a support
+        # ticket of theirs open, so customer service sees them plain until it is closed.
+        consumer = create_actor(
+            session, display_name="消费者 (示例)", role=Role.CONSUMER, now=now,
+            subject_id=subject_ids[0],
+        )
+        open_ticket(session, subject_ids[0], topic="delivery", now=now)
+        set_meta(session, DEMO_ACTORS, json.dumps([str(a) for a in [*shown, consumer.actor_id]]))
         set_meta(session, SEEDED, now.isoformat())
     return True
 

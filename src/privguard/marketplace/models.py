@@ -1,4 +1,8 @@
-"""Organisations (merchants, carriers, partners, the platform) and orders."""
+"""Organisations (merchants, carriers, partners, the platform), orders and support tickets.
+
+These are the facts the policy's relationship conditions read: who ordered from which merchant,
+which courier carries which parcel, which consumer has a ticket open with customer service.
+"""
 
 from __future__ import annotations
 
@@ -42,3 +46,21 @@ class Order(Base):
     item_count: Mapped[int] = mapped_column(Integer)
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SupportTicket(Base):
+    """A consumer's open question to customer service; while open, agents may see contact details
+    plain (policy rule ``support.open-ticket-contact``)."""
+
+    __tablename__ = "support_tickets"
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("subjects.subject_id"), index=True
+    )
+    order_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("orders.order_id"), nullable=True
+    )
+    topic: Mapped[str] = mapped_column(String(32))  # delivery, refund, account, other
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,19 +1,20 @@
 """Access decisions: pure functions over plain data (design.md invariant 3: default deny, and
 every decision names the rule that made it).
 
-This is the foundation's interim policy, deliberately narrow until the purpose-bound policy
-lands: only ``platform_admin`` sees plain values or changes data; the roles that serve an order
-(customer service, merchant staff, couriers) and the oversight roles see masked views; roles whose
-use needs consent or an agreement (marketing, analysts, partners) and consumers (whose own-data
-access needs the privacy center's sign-in) see nothing yet. Nobody reads without a purpose.
+The policy itself is data (policy.yaml, loaded by policy/loader.py into a :class:`Policy`); this
+module holds the shapes and the one decision function. The facts a rule's conditions read
+(relationships, consent) are gathered by policy/service.py and passed in, with the time, so
+every decision here is reproducible in a unit test.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 
 class Role(StrEnum):
@@ -36,6 +37,42 @@ class View(StrEnum):
     NONE = "none"
 
 
+# How much a view reveals: a rule grants at most its view; a narrower request gets what it asked.
+VIEW_RANK = {View.NONE: 0, View.WAYBILL: 1, View.MASKED: 2, View.PLAIN: 3}
+
+
+def narrower(a: View, b: View) -> View:
+    return a if VIEW_RANK[a] <= VIEW_RANK[b] else b
+
+
+class Action(StrEnum):
+    READ = "read"
+    LOOKUP = "lookup"
+    LIST = "list"
+    REGISTER = "register"
+    UPDATE = "update"
+    ERASE = "erase"
+
+
+# Actions decided once for the whole request, not per field.
+WHOLE_ACTIONS = frozenset({Action.LIST, Action.ERASE})
+
+
+class Relationship(StrEnum):
+    SELF = "self"  # the consumer's own record
+    MERCHANT_ORDER = "merchant_order"  # an order with the actor's merchant, window open
+    ASSIGNED_SHIPMENT = "assigned_shipment"  # a parcel assigned to this courier, window open
+    OPEN_TICKET = "open_ticket"  # the consumer has a support ticket open
+    OWN_MERCHANT = "own_merchant"  # the merchant whose customer list is asked for is the actor's
+    SHARING_AGREEMENT = "sharing_agreement"  # an agreement with the recipient (sharing issue)
+
+
+class Scope(StrEnum):
+    SELF = "self"
+    RELATIONSHIP = "relationship"
+    PLATFORM = "platform"
+
+
 @dataclass(frozen=True)
 class ActorRef:
     """Who is asking: enough to decide and to log, nothing more."""
@@ -44,6 +81,7 @@ class ActorRef:
     role: Role
     organisation_id: uuid.UUID | None = None
     display_name: str = ""
+    subject_id: uuid.UUID | None = None  # a consumer's own record
 
 
 @dataclass(frozen=True)
@@ -62,66 +100,259 @@ class Decision:
         """The decision as the access log stores it (computed once: decisions are shared)."""
         return {"field": self.field, "view": self.view.value, "rule": self.rule}
 
+    @cached_property
+    def log_json(self) -> str:
+        """:attr:`log_entry` as canonical JSON, built once per shared decision."""
+        from privguard.audit.entry import decision_json
 
-RULE_NO_PURPOSE = "foundation.purpose-required"
-RULE_ADMIN = "foundation.admin-any-view"
-RULE_MASKED = "foundation.masked-for-service-roles"
-RULE_PLAIN_DENIED = "foundation.plain-admin-only"
-RULE_NO_ACCESS = "foundation.role-not-yet-allowed"
-RULE_WRITE_ADMIN = "foundation.write-admin-only"
-
-MASKED_ROLES = frozenset(
-    {Role.CUSTOMER_SERVICE, Role.MERCHANT_STAFF, Role.COURIER, Role.PRIVACY_OFFICER, Role.AUDITOR}
-)
-LOOKUP_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.CUSTOMER_SERVICE, Role.PRIVACY_OFFICER})
+        return decision_json(self.log_entry)
 
 
-def decide_read(actor: ActorRef, field: str, requested: View, purpose: str) -> Decision:
-    """Decide one field of one read."""
-    return _decide_read(actor.role, field, requested, bool(purpose.strip()))
+RULE_DEFAULT_DENY = "default.deny"
+RULE_UNKNOWN_PURPOSE = "default.unknown-purpose"
 
 
-@lru_cache(maxsize=4096)
-def _decide_read(role: Role, field: str, requested: View, has_purpose: bool) -> Decision:
-    # Pure and small in its inputs, so decisions are computed once and shared (they are frozen).
-    if not has_purpose:
-        return Decision(field, View.NONE, RULE_NO_PURPOSE, "every read must state its purpose")
-    if requested is View.NONE:
-        return Decision(field, View.NONE, RULE_NO_PURPOSE, "no view was requested")
-    if role is Role.PLATFORM_ADMIN:
-        return Decision(field, requested, RULE_ADMIN, "platform administrators may use any view")
-    if role not in MASKED_ROLES:
-        return Decision(
-            field,
-            View.NONE,
-            RULE_NO_ACCESS,
-            f"{role.value} has no access until consent and purpose rules are in place",
-        )
-    if requested in (View.MASKED, View.WAYBILL):
-        return Decision(field, requested, RULE_MASKED, "service roles may see masked values")
-    return Decision(
-        field, View.NONE, RULE_PLAIN_DENIED, "only platform_admin may read plain values for now"
+@dataclass(frozen=True)
+class Conditions:
+    relationship: Relationship | None = None
+    consent: bool = False
+
+    @property
+    def unconditional(self) -> bool:
+        return self.relationship is None and not self.consent
+
+    def holds(self, facts: Facts, purpose: str) -> bool:
+        if self.relationship is not None and self.relationship not in facts.relationships:
+            return False
+        return not self.consent or purpose in facts.consents
+
+    def describe(self) -> str:
+        parts = []
+        if self.relationship is not None:
+            parts.append(f"relationship {self.relationship.value}")
+        if self.consent:
+            parts.append("consent to the purpose")
+        return " and ".join(parts) or "always"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What is true between this actor and this subject now (gathered by policy/service.py)."""
+
+    relationships: frozenset[Relationship] = frozenset()
+    consents: frozenset[str] = frozenset()  # purposes the consumer consented to
+
+
+NO_FACTS = Facts()
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    roles: frozenset[Role]
+    actions: frozenset[Action]
+    purposes: frozenset[str]
+    fields: frozenset[str]  # resolved from fields and categories; empty for whole actions
+    view: View
+    when: Conditions
+    reason: str
+    position: int  # order in the file: the first rule whose conditions hold decides
+
+    # Decisions are frozen and few, so each is built once per rule and shared by every read.
+    _decisions: dict[tuple[str, View], Decision] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
     )
 
+    def decision(self, field: str, requested: View) -> Decision:
+        key = (field, requested)
+        found = self._decisions.get(key)
+        if found is None:
+            found = Decision(field, narrower(self.view, requested), self.id, self.reason)
+            self._decisions[key] = found
+        return found
 
-def decide_lookup(actor: ActorRef, field: str, purpose: str) -> Decision:
-    """Finding a customer by phone, email or ID reveals that they are one: fewer roles may."""
-    if not purpose.strip():
-        return Decision(field, View.NONE, RULE_NO_PURPOSE, "every lookup must state its purpose")
-    if actor.role in LOOKUP_ROLES:
-        return Decision(
-            field,
-            View.MASKED,
-            RULE_ADMIN if actor.role is Role.PLATFORM_ADMIN else RULE_MASKED,
-            "this role may look customers up",
+
+@dataclass(frozen=True)
+class RoleSpec:
+    role: Role
+    scope: Scope
+    description: str
+
+
+@dataclass(frozen=True)
+class PurposeSpec:
+    name: str
+    fides: str
+    necessary: bool
+    labels: Mapping[str, str]
+
+    def label(self, locale: str = "zh-CN") -> str:
+        return self.labels.get(locale) or self.labels.get("en") or self.name
+
+
+@dataclass(frozen=True)
+class Windows:
+    after_sales: timedelta
+    courier_grace: timedelta
+    # An order never marked delivered (a lost parcel, a stale order feed) must not keep a
+    # merchant's or courier's access open forever: it lapses this long after placement.
+    undelivered: timedelta = timedelta(days=30)
+
+
+Key = tuple[Role, Action, str, str]  # role, action, purpose, field ("*" for whole actions)
+
+
+@dataclass(frozen=True)
+class Policy:
+    roles: Mapping[Role, RoleSpec]
+    purposes: Mapping[str, PurposeSpec]
+    rules: Sequence[Rule]
+    windows: Windows
+    source: str
+    index: Mapping[Key, tuple[Rule, ...]] = field(default_factory=dict)
+    _shapes: dict[
+        tuple[Role, Action, str, tuple[str, ...]], tuple[bool, frozenset[Relationship], bool]
+    ] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def candidates(self, role: Role, action: Action, purpose: str, field: str) -> tuple[Rule, ...]:
+        return self.index.get((role, action, purpose, field), ())
+
+    def decide(
+        self,
+        role: Role,
+        action: Action,
+        purpose: str,
+        field: str,
+        requested: View,
+        facts: Facts,
+    ) -> Decision:
+        """First rule whose conditions hold decides; none -> ``default.deny``."""
+        for rule in self.index.get((role, action, purpose, field), ()):
+            if rule.when.holds(facts, purpose):
+                return rule.decision(field, requested)
+        return self.default_deny(role, action, purpose, field)
+
+    def default_deny(self, role: Role, action: Action, purpose: str, field: str) -> Decision:
+        if purpose not in self.purposes:
+            return _deny(field, RULE_UNKNOWN_PURPOSE, "the purpose is not in the policy")
+        return _deny(
+            field, RULE_DEFAULT_DENY, f"no rule lets {role.value} {action.value} for {purpose}"
         )
-    return Decision(
-        field, View.NONE, RULE_NO_ACCESS, f"{actor.role.value} may not look customers up"
-    )
+
+    def could_allow(self, role: Role, action: Action, purpose: str, fields: Iterable[str]) -> bool:
+        """Whether some facts would let any of these fields through (a static property)."""
+        return self._static(role, action, purpose, tuple(fields))[0]
+
+    def needed_relationships(
+        self, role: Role, action: Action, purpose: str, fields: Iterable[str]
+    ) -> tuple[frozenset[Relationship], bool]:
+        """The relationships the candidate rules ask about, and whether consent is asked."""
+        _, rels, consent = self._static(role, action, purpose, tuple(fields))
+        return rels, consent
+
+    def _static(
+        self, role: Role, action: Action, purpose: str, fields: tuple[str, ...]
+    ) -> tuple[bool, frozenset[Relationship], bool]:
+        # Depends only on the request's shape, which repeats endlessly: computed once per shape.
+        key = (role, action, purpose, fields)
+        found = self._shapes.get(key)
+        if found is not None:
+            return found
+        rels: set[Relationship] = set()
+        consent = False
+        allow = False
+        for f in fields:
+            for r in self.index.get((role, action, purpose, f), ()):
+                if r.when.relationship is not None:
+                    rels.add(r.when.relationship)
+                consent = consent or r.when.consent
+                allow = allow or r.view is not View.NONE
+        found = (allow, frozenset(rels), consent)
+        if len(self._shapes) < 10_000:
+            self._shapes[key] = found
+        return found
+
+    def conceals(self, role: Role) -> bool:
+        """Roles that reach customers only through relationships must not learn, from an
+        error, that a customer they are not tied to exists (issue 3, tenant isolation)."""
+        spec = self.roles.get(role)
+        return spec is not None and spec.scope is not Scope.PLATFORM
 
 
-def decide_write(actor: ActorRef, action: str) -> Decision:
-    """Decide a change (register, update, erase) of a subject's data."""
-    if actor.role is Role.PLATFORM_ADMIN:
-        return Decision("*", View.PLAIN, RULE_WRITE_ADMIN, f"platform_admin may {action}")
-    return Decision("*", View.NONE, RULE_WRITE_ADMIN, f"only platform_admin may {action} for now")
+_DENIALS: dict[tuple[str, str, str], Decision] = {}
+
+
+def _deny(field: str, rule: str, reason: str) -> Decision:
+    key = (field, rule, reason)
+    found = _DENIALS.get(key)
+    if found is None:
+        found = Decision(field, View.NONE, rule, reason)
+        if len(_DENIALS) < 100_000:
+            _DENIALS[key] = found
+    return found
+
+
+# ------------------------------------------------------------------ relationship windows
+@dataclass(frozen=True)
+class OrderFacts:
+    """The parts of an order the policy reads; no personal information."""
+
+    merchant_id: uuid.UUID
+    courier_id: uuid.UUID | None
+    status: str
+    placed_at: datetime
+    delivered_at: datetime | None
+
+
+def merchant_window_open(order: OrderFacts, now: datetime, windows: Windows) -> bool:
+    """A merchant keeps access while the order is under way and for the after-sales window
+    after delivery (E-Commerce Law Art. 24: only as long as the transaction needs)."""
+    if order.delivered_at is None:
+        return _in_transit(order, now, windows)
+    return now <= order.delivered_at + windows.after_sales
+
+
+def courier_window_open(order: OrderFacts, now: datetime, windows: Windows) -> bool:
+    """A courier keeps access from assignment until delivery plus the grace period."""
+    if order.delivered_at is None:
+        return _in_transit(order, now, windows)
+    return now <= order.delivered_at + windows.courier_grace
+
+
+def _in_transit(order: OrderFacts, now: datetime, windows: Windows) -> bool:
+    return order.status in ("placed", "shipped") and now <= order.placed_at + windows.undelivered
+
+
+def relationships(
+    actor: ActorRef,
+    subject_id: uuid.UUID | None,
+    orders: Sequence[OrderFacts],
+    open_ticket: bool,
+    now: datetime,
+    windows: Windows,
+    *,
+    agreements: frozenset[uuid.UUID] = frozenset(),
+) -> frozenset[Relationship]:
+    """Which relationships hold between ``actor`` and the subject with these orders."""
+    found: set[Relationship] = set()
+    if subject_id is not None and actor.subject_id == subject_id:
+        found.add(Relationship.SELF)
+    org = actor.organisation_id
+    for order in orders:
+        if (
+            org is not None
+            and order.merchant_id == org
+            and merchant_window_open(order, now, windows)
+        ):
+            found.add(Relationship.MERCHANT_ORDER)
+        if (
+            actor.actor_id is not None
+            and order.courier_id == actor.actor_id
+            and courier_window_open(order, now, windows)
+        ):
+            found.add(Relationship.ASSIGNED_SHIPMENT)
+    if open_ticket:
+        found.add(Relationship.OPEN_TICKET)
+    if org is not None and org in agreements:
+        found.add(Relationship.SHARING_AGREEMENT)
+    return frozenset(found)

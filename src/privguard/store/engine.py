@@ -16,6 +16,11 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+READ_SNAPSHOT = "privguard_read_snapshot"
+"""Execution option for a connection that only reads: on SQLite its transaction is a plain
+``BEGIN`` (a WAL snapshot that never blocks writers) instead of ``BEGIN IMMEDIATE``."""
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -59,8 +64,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             # Every privguard transaction writes (a read writes its access-log entry), so take
             # the write lock up front: a deferred BEGIN that upgrades later can fail with
-            # SQLITE_BUSY without waiting for the busy timeout.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # SQLITE_BUSY without waiting for the busy timeout. Read-only snapshots (see
+            # READ_SNAPSHOT) take none: a long audit scan must not stop every writer.
+            if conn.get_execution_options().get(READ_SNAPSHOT):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -69,3 +69,21 @@ class AccessDenied(VaultError):
         self.rule = rule
         self.reason = reason
         super().__init__(f"{reason} (rule {rule})")
+
+
+class ConcealedRefusal(AccessDenied):
+    """A refusal the caller must not be able to tell from an unknown subject (tenant isolation).
+
+    The access log records the real rule; the API answers exactly as for
+    :class:`SubjectNotFound`.
+    """
+
+    code = SubjectNotFound.code
+
+    def __init__(self, subject_id: uuid.UUID, rule: str, reason: str) -> None:
+        super().__init__(rule, reason)
+        self.subject_id = subject_id
+        self.args = (f"no subject {subject_id}",)
+
+    def __str__(self) -> str:
+        return f"no subject {self.subject_id}"

@@ -26,17 +26,12 @@ from privguard.crypto.blind_index import BlindIndexer
 from privguard.crypto.envelope import Sealer, field_aad, new_data_key
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.crypto.providers import KeyProvider
-from privguard.policy.rules import (
-    ActorRef,
-    Decision,
-    View,
-    decide_lookup,
-    decide_read,
-    decide_write,
-)
+from privguard.policy.rules import Action, ActorRef, Decision, Facts, View
+from privguard.policy.service import AccessPolicy
 from privguard.store.meta import get_meta, set_meta
 from privguard.vault.errors import (
     AccessDenied,
+    ConcealedRefusal,
     FieldError,
     InvalidPI,
     SubjectErased,
@@ -47,6 +42,7 @@ from privguard.vault.models import BlindIndex, Subject, SubjectKey
 from privguard.vault.record import SealedField, open_record, seal_record
 
 KEYRING_CHECK = "keyring_check"
+WRITE_PURPOSE = "account_management"
 SUBJECTS = Subject.__table__
 SUBJECT_KEYS = SubjectKey.__table__
 BLIND_INDEXES = BlindIndex.__table__
@@ -83,20 +79,29 @@ def _refuse(
     action: str,
     subject_id: uuid.UUID | None,
     purpose: str,
-    decision: Decision,
+    decisions: Sequence[Decision],
     now: datetime,
+    *,
+    conceal: bool = False,
 ) -> NoReturn:
-    """Log a refusal, then raise it (the caller's unit of work commits the entry)."""
+    """Log a refusal, then raise it (the caller's unit of work commits the entry).
+
+    With ``conceal`` the caller is told the subject does not exist, exactly as for an unknown
+    id, so a merchant cannot probe for other merchants' customers; the log keeps the truth.
+    """
     log_access(
         session,
         actor=actor,
         subject_id=subject_id,
         action=action,
         purpose=purpose,
-        decisions=[decision],
+        decisions=decisions,
         now=now,
     )
-    raise AccessDenied(decision.rule, decision.reason)
+    first = next((d for d in decisions if not d.allowed), decisions[0])
+    if conceal and subject_id is not None:
+        raise ConcealedRefusal(subject_id, first.rule, first.reason)
+    raise AccessDenied(first.rule, first.reason)
 
 
 @dataclass(frozen=True)
@@ -125,11 +130,13 @@ class Vault:
         self,
         catalog: Catalog,
         keys: KeyProvider,
+        access: AccessPolicy,
         indexer: BlindIndexer | None = None,
         default_region: str = "CN",
     ) -> None:
         self.catalog = catalog
         self.keys = keys
+        self.access = access
         self.indexer = indexer or BlindIndexer(keys.blind_index_root())
         self.default_region = default_region
         self._all_fields = catalog.names()
@@ -186,6 +193,18 @@ class Vault:
             raise InvalidPI(errors)
         return out
 
+    def _reject_unknown(self, names: Iterable[str]) -> None:
+        """Unknown field names are the caller's mistake whoever asks: name them before the
+        policy is consulted (the policy only knows catalog fields)."""
+        unknown = [n for n in names if n not in self.catalog.fields]
+        if unknown:
+            raise InvalidPI(
+                [
+                    FieldError(field_label(n), "catalog.unknown_field", "is not a catalog field")
+                    for n in unknown
+                ]
+            )
+
     def _index_value(self, spec: FieldSpec, canonical: Any) -> str:
         text = str(canonical)
         if spec.index_normalise == "lower":
@@ -199,23 +218,37 @@ class Vault:
         self,
         session: Session,
         actor: ActorRef,
-        action: str,
+        action: Action,
         subject_id: uuid.UUID | None,
+        fields: Sequence[str],
         now: datetime,
-    ) -> Decision:
-        """The write decision; a refusal is logged before AccessDenied is raised."""
-        decision = decide_write(actor, action)
-        if not decision.allowed:
-            _refuse(session, actor, action, subject_id, "data_management", decision, now)
-        return decision
+    ) -> list[Decision]:
+        """One decision per field written (``*`` for erase); any refusal refuses the whole
+        change, logged before AccessDenied is raised."""
+        purpose = WRITE_PURPOSE
+        names = list(fields) or ["*"]
+        facts = self.access.facts(session, actor, action, purpose, names, subject_id, now)
+        decisions = self.access.decide(actor, action, purpose, names, View.PLAIN, facts)
+        if not all(d.allowed for d in decisions):
+            policy = self.access.policy
+            # Conceal only refusals that depend on the subject's facts (see read()).
+            conceal = (
+                subject_id is not None
+                and policy.conceals(actor.role)
+                and policy.could_allow(actor.role, action, purpose, names)
+                and not any(d.allowed for d in decisions)
+            )
+            _refuse(session, actor, action, subject_id, purpose, decisions, now, conceal=conceal)
+        return decisions
 
     def register(
         self, session: Session, actor: ActorRef, pi: Mapping[str, Any], *, now: datetime
     ) -> uuid.UUID:
         """Validate, encrypt and store a new subject; returns its id."""
-        write = self._require_write(session, actor, "register", None, now)
+        self._reject_unknown(pi)
+        self._require_write(session, actor, Action.REGISTER, None, list(pi), now)
         canonical = self.validate(pi, today=now.date())
-        return self._insert(session, actor, write, [canonical], now)[0]
+        return self._insert(session, actor, [canonical], now)[0]
 
     def insert_validated(
         self,
@@ -230,14 +263,14 @@ class Vault:
         Rows must come from :meth:`validate` (import and the demo seeder validate row by row so
         one bad row cannot sink the batch); the actor is checked here as in :meth:`register`.
         """
-        write = self._require_write(session, actor, "register", None, now)
-        return self._insert(session, actor, write, rows, now)
+        names = sorted({n for row in rows for n in row})
+        self._require_write(session, actor, Action.REGISTER, None, names, now)
+        return self._insert(session, actor, rows, now)
 
     def _insert(
         self,
         session: Session,
         actor: ActorRef,
-        write: Decision,
         rows: Sequence[Mapping[str, Any]],
         now: datetime,
     ) -> list[uuid.UUID]:
@@ -276,14 +309,20 @@ class Vault:
         conn.execute(SUBJECT_KEYS.insert(), keys)
         if indexes:
             conn.execute(BLIND_INDEXES.insert(), indexes)
+        policy = self.access.policy
         for subject_id, row in zip(ids, rows, strict=True):
             log_access(
                 session,
                 actor=actor,
                 subject_id=subject_id,
-                action="register",
-                purpose="data_management",
-                decisions=[Decision(n, View.PLAIN, write.rule, write.reason) for n in row],
+                action=Action.REGISTER,
+                purpose=WRITE_PURPOSE,
+                decisions=[
+                    policy.decide(
+                        actor.role, Action.REGISTER, WRITE_PURPOSE, n, View.PLAIN, Facts()
+                    )
+                    for n in row
+                ],
                 now=now,
             )
         return ids
@@ -339,7 +378,10 @@ class Vault:
         now: datetime,
     ) -> list[str]:
         """Set (or with ``None`` remove) fields. Returns the names of the fields changed."""
-        write = self._require_write(session, actor, "update", subject_id, now)
+        self._reject_unknown(changes)
+        decisions = self._require_write(
+            session, actor, Action.UPDATE, subject_id, list(changes), now
+        )
         canonical = self.validate(changes, today=now.date(), allow_null=True)
         row = self._load(session, subject_id, lock=True)
         if row is None:
@@ -375,9 +417,9 @@ class Vault:
             session,
             actor=actor,
             subject_id=subject_id,
-            action="update",
-            purpose="data_management",
-            decisions=[Decision(n, View.PLAIN, write.rule, write.reason) for n in names],
+            action=Action.UPDATE,
+            purpose=WRITE_PURPOSE,
+            decisions=decisions,
             now=now,
         )
         return names
@@ -390,7 +432,7 @@ class Vault:
         Without the wrapped data key no copy of the ciphertext (replica, dump, backup taken
         afterwards) can be decrypted, even with the master key (design.md invariant 6).
         """
-        write = self._require_write(session, actor, "erase", subject_id, now)
+        decisions = self._require_write(session, actor, Action.ERASE, subject_id, [], now)
         row = self._load(session, subject_id, lock=True)
         if row is None:
             raise SubjectNotFound(subject_id)
@@ -408,9 +450,9 @@ class Vault:
             session,
             actor=actor,
             subject_id=subject_id,
-            action="erase",
-            purpose="data_management",
-            decisions=[write],
+            action=Action.ERASE,
+            purpose=WRITE_PURPOSE,
+            decisions=decisions,
             now=now,
         )
 
@@ -428,34 +470,40 @@ class Vault:
     ) -> ReadResult:
         """The one way to see PI: decide per field, log, then decrypt what was allowed."""
         names = list(dict.fromkeys(fields)) if fields is not None else self._all_fields
-        unknown = [n for n in names if n not in self.catalog.fields]
-        if unknown:
-            raise InvalidPI(
-                [
-                    FieldError(field_label(n), "catalog.unknown_field", "is not a catalog field")
-                    for n in unknown
-                ]
-            )
-        decisions = [decide_read(actor, n, view, purpose) for n in names]
+        self._reject_unknown(names)
+        policy = self.access.policy
+        if not policy.could_allow(actor.role, Action.READ, purpose, names):
+            # No facts could change this answer, so it says nothing about the subject.
+            denied = [
+                policy.default_deny(actor.role, Action.READ, purpose, n) for n in names
+            ]
+            _refuse(session, actor, Action.READ, subject_id, purpose, denied, now)
+        conceal = policy.conceals(actor.role)
         row = self._load(session, subject_id)
-        if row is None:
-            raise SubjectNotFound(subject_id)
-        if row.status == ERASED:
+        if row is None or row.status == ERASED:
+            if conceal or row is None:
+                raise SubjectNotFound(subject_id)
             raise SubjectErased(subject_id)
+        facts = self.access.facts(
+            session, actor, Action.READ, purpose, names, subject_id, now
+        )
+        decisions = self.access.decide(actor, Action.READ, purpose, names, view, facts)
+        allowed = [d for d in decisions if d.allowed]
+        denied = [d for d in decisions if not d.allowed]
+        if not allowed:
+            _refuse(
+                session, actor, Action.READ, subject_id, purpose, decisions, now,
+                conceal=conceal,
+            )
         log_access(
             session,
             actor=actor,
             subject_id=subject_id,
-            action="read",
+            action=Action.READ,
             purpose=purpose,
             decisions=decisions,
             now=now,
         )
-        allowed = [d for d in decisions if d.allowed]
-        denied = [d for d in decisions if not d.allowed]
-        if not allowed:
-            first = denied[0]
-            raise AccessDenied(first.rule, first.reason)
 
         sealer = self._open_key(subject_id, row)
         record = open_record(sealer, row.sealed)
@@ -503,12 +551,13 @@ class Vault:
                     )
                 ]
             )
-        decision = decide_lookup(actor, field_name, purpose)
-        if not decision.allowed:
-            _refuse(session, actor, "lookup", None, purpose, decision, now)
+        policy = self.access.policy
+        if not policy.could_allow(actor.role, Action.LOOKUP, purpose, [field_name]):
+            denied = policy.default_deny(actor.role, Action.LOOKUP, purpose, field_name)
+            _refuse(session, actor, Action.LOOKUP, None, purpose, [denied], now)
         canonical = self.validate({field_name: value}, today=now.date())[field_name]
         digest = self.indexer.digest(field_name, self._index_value(spec, canonical))
-        found = list(
+        candidates = list(
             session.execute(
                 select(BlindIndex.subject_id)
                 .join(Subject, Subject.subject_id == BlindIndex.subject_id)
@@ -520,12 +569,36 @@ class Vault:
                 .order_by(BlindIndex.subject_id)
             ).scalars()
         )
-        for subject_id in found or [None]:
+        # Each match is decided on its own facts; the ones refused are left out silently, so
+        # a merchant's answer for another merchant's customer is the answer for nobody.
+        found = []
+        for subject_id in candidates:
+            facts = self.access.facts(
+                session, actor, Action.LOOKUP, purpose, [field_name], subject_id, now
+            )
+            decision = policy.decide(
+                actor.role, Action.LOOKUP, purpose, field_name, View.MASKED, facts
+            )
             log_access(
                 session,
                 actor=actor,
                 subject_id=subject_id,
-                action="lookup",
+                action=Action.LOOKUP,
+                purpose=purpose,
+                decisions=[decision],
+                now=now,
+            )
+            if decision.allowed:
+                found.append(subject_id)
+        if not candidates:
+            decision = policy.decide(
+                actor.role, Action.LOOKUP, purpose, field_name, View.MASKED, Facts()
+            )
+            log_access(
+                session,
+                actor=actor,
+                subject_id=None,
+                action=Action.LOOKUP,
                 purpose=purpose,
                 decisions=[decision],
                 now=now,

@@ -1,0 +1,179 @@
+"""HTTP routes for marketplace facts the policy depends on: customer lists and support tickets."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from privguard.api.deps import ActorDep, RuntimeDep, transaction
+from privguard.api.errors import ErrorResponse
+from privguard.audit.service import log_access
+from privguard.clock import utcnow
+from privguard.marketplace.customers import list_customers
+from privguard.marketplace.errors import TicketNotFound
+from privguard.marketplace.models import SupportTicket
+from privguard.marketplace.service import close_ticket, open_ticket
+from privguard.policy.rules import ActorRef, Decision, Role, View
+from privguard.vault.errors import AccessDenied, SubjectNotFound
+from privguard.vault.models import Subject
+from privguard.vault.schemas import PURPOSE_PATTERN
+
+router = APIRouter(tags=["marketplace"])
+
+ERRORS = {
+    401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
+    403: {"model": ErrorResponse, "description": "The policy refused; `rule` says which rule."},
+    404: {"model": ErrorResponse, "description": "No such merchant, subject or ticket."},
+}
+
+
+class CustomerOut(BaseModel):
+    subject_id: uuid.UUID
+    orders: int
+    last_order_at: datetime
+
+
+class CustomerList(BaseModel):
+    merchant_id: uuid.UUID
+    customers: list[CustomerOut]
+    next_after: uuid.UUID | None = Field(description="Pass as `after` for the next page.")
+
+
+@router.get(
+    "/v1/merchants/{merchant_id}/customers",
+    response_model=CustomerList,
+    responses=ERRORS,
+    summary="A merchant's customers",
+)
+def merchant_customer_list(
+    merchant_id: uuid.UUID,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+    purpose: Annotated[str, Query(pattern=PURPOSE_PATTERN, description="Why you list them.")],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: uuid.UUID | None = None,
+) -> CustomerList:
+    """Subject ids (no personal information) of the merchant's buyers. Merchants see their own
+    list; platform roles only for an audited purpose; every listing is logged."""
+    with transaction(runtime) as session:
+        rows = list_customers(
+            session,
+            runtime.vault.access,
+            actor,
+            merchant_id,
+            purpose=purpose,
+            now=utcnow(),
+            limit=limit,
+            after=after,
+        )
+    return CustomerList(
+        merchant_id=merchant_id,
+        customers=[CustomerOut(**r.__dict__) for r in rows],
+        next_after=rows[-1].subject_id if len(rows) == limit else None,
+    )
+
+
+class TicketCreate(BaseModel):
+    subject_id: uuid.UUID
+    topic: Literal["delivery", "refund", "account", "other"]
+    order_id: uuid.UUID | None = None
+
+
+class TicketOut(BaseModel):
+    ticket_id: uuid.UUID
+    subject_id: uuid.UUID
+    topic: str
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+RULE_TICKETS = "support.tickets"
+TICKET_ROLES = frozenset({Role.CUSTOMER_SERVICE, Role.CONSUMER})
+
+
+def _may_handle(actor: ActorRef, subject_id: uuid.UUID) -> bool:
+    if actor.role is Role.CONSUMER:
+        return actor.subject_id == subject_id
+    return actor.role in TICKET_ROLES
+
+
+def _ticket_decision(actor: ActorRef, allowed: bool) -> Decision:
+    if allowed:
+        return Decision("*", View.MASKED, RULE_TICKETS, "a ticket opens support access")
+    return Decision("*", View.NONE, RULE_TICKETS, "only the consumer or customer service")
+
+
+@router.post(
+    "/v1/tickets",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TicketOut,
+    responses=ERRORS,
+    summary="Open a support ticket",
+)
+def create_ticket(body: TicketCreate, runtime: RuntimeDep, actor: ActorDep) -> TicketOut:
+    """While a ticket is open, customer service may see the consumer's contact details plain
+    (rule `support.open-ticket-contact`); opening one is therefore in the consumer's access log."""
+    now = utcnow()
+    allowed = _may_handle(actor, body.subject_id)
+    with transaction(runtime) as session:
+        log_access(
+            session,
+            actor=actor,
+            subject_id=body.subject_id if allowed else None,
+            action="ticket.open",
+            purpose="customer_support",
+            decisions=[_ticket_decision(actor, allowed)],
+            now=now,
+        )
+        if not allowed:
+            raise AccessDenied(RULE_TICKETS, "only the consumer or customer service")
+        subject = session.get(Subject, body.subject_id)
+        if subject is None or subject.status != "active":
+            raise SubjectNotFound(body.subject_id)
+        ticket_id = open_ticket(
+            session, body.subject_id, topic=body.topic, now=now, order_id=body.order_id
+        )
+    return TicketOut(
+        ticket_id=ticket_id,
+        subject_id=body.subject_id,
+        topic=body.topic,
+        opened_at=now,
+        closed_at=None,
+    )
+
+
+@router.post(
+    "/v1/tickets/{ticket_id}/close",
+    response_model=TicketOut,
+    responses=ERRORS,
+    summary="Close a support ticket",
+)
+def finish_ticket(ticket_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) -> TicketOut:
+    """Closing ends customer service's plain access to the consumer's contact details."""
+    now = utcnow()
+    with transaction(runtime) as session:
+        ticket = session.get(SupportTicket, ticket_id)
+        if ticket is None or not _may_handle(actor, ticket.subject_id):
+            raise TicketNotFound(ticket_id)
+        close_ticket(session, ticket_id, now=now)
+        session.refresh(ticket)
+        log_access(
+            session,
+            actor=actor,
+            subject_id=ticket.subject_id,
+            action="ticket.close",
+            purpose="customer_support",
+            decisions=[_ticket_decision(actor, True)],
+            now=now,
+        )
+        return TicketOut(
+            ticket_id=ticket.ticket_id,
+            subject_id=ticket.subject_id,
+            topic=ticket.topic,
+            opened_at=ticket.opened_at,
+            closed_at=ticket.closed_at,
+        )

@@ -1,0 +1,94 @@
+"""Marketplace facts the policy reads, and the few changes this project makes to them.
+
+Orders and tickets normally arrive from the platform's order system; privguard keeps only what
+access decisions need (who sold, who carries, when delivered) and no personal information.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from privguard.marketplace.models import Order, Organisation, SupportTicket
+from privguard.policy.rules import OrderFacts
+
+_ORDERS = Order.__table__
+_TICKETS = SupportTicket.__table__
+
+# Built once: every gated read of a relationship-scoped role runs one of these, and building a
+# statement (and its cache key) per call cost more than running it.
+_ORDER_FACTS = select(
+    _ORDERS.c.merchant_id,
+    _ORDERS.c.courier_id,
+    _ORDERS.c.status,
+    _ORDERS.c.placed_at,
+    _ORDERS.c.delivered_at,
+).where(_ORDERS.c.subject_id == bindparam("sid"))
+_OPEN_TICKET = (
+    select(_TICKETS.c.ticket_id)
+    .where(_TICKETS.c.subject_id == bindparam("sid"), _TICKETS.c.closed_at.is_(None))
+    .limit(1)
+)
+
+
+def order_facts(session: Session, subject_id: uuid.UUID) -> list[OrderFacts]:
+    rows = session.connection().execute(_ORDER_FACTS, {"sid": subject_id}).all()
+    return [OrderFacts(*row) for row in rows]
+
+
+def has_open_ticket(session: Session, subject_id: uuid.UUID) -> bool:
+    return session.connection().execute(_OPEN_TICKET, {"sid": subject_id}).first() is not None
+
+
+def open_ticket(
+    session: Session,
+    subject_id: uuid.UUID,
+    *,
+    topic: str,
+    now: datetime,
+    order_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    ticket_id = uuid.uuid4()
+    session.add(
+        SupportTicket(
+            ticket_id=ticket_id,
+            subject_id=subject_id,
+            order_id=order_id,
+            topic=topic,
+            opened_at=now,
+        )
+    )
+    session.flush()
+    return ticket_id
+
+
+def close_ticket(session: Session, ticket_id: uuid.UUID, *, now: datetime) -> bool:
+    result = session.execute(
+        update(SupportTicket)
+        .where(SupportTicket.ticket_id == ticket_id, SupportTicket.closed_at.is_(None))
+        .values(closed_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def organisation(session: Session, organisation_id: uuid.UUID) -> Organisation | None:
+    return session.get(Organisation, organisation_id)
+
+
+def merchant_customers(
+    session: Session, merchant_id: uuid.UUID, *, limit: int, after: uuid.UUID | None = None
+) -> list[tuple[uuid.UUID, int, datetime]]:
+    """(subject, number of orders, last order time) for a merchant's buyers, by subject id."""
+    stmt = (
+        select(_ORDERS.c.subject_id, func.count(), func.max(_ORDERS.c.placed_at))
+        .where(_ORDERS.c.merchant_id == merchant_id)
+        .group_by(_ORDERS.c.subject_id)
+        .order_by(_ORDERS.c.subject_id)
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(_ORDERS.c.subject_id > after)
+    return [(r[0], r[1], r[2]) for r in session.execute(stmt).all()]
