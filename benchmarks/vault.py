@@ -14,9 +14,10 @@ on its own, so drift in the machine's speed and cache warmth hit both sides alik
   Plain: one Core ``INSERT`` executemany per batch into ``bench_plain_subjects``, which has
   ordinary indexes on mobile_phone, email and resident_id (the fields the vault blind-indexes).
 * **read**: every subject once, one at a time, in a shuffled order that is the same for both
-  sides, ``--batch`` reads per transaction. Vault: ``Vault.read(fields=None, view=PLAIN)`` (the
-  gate: policy decision, access-log insert, unwrap, decrypt). Plain: ``SELECT * WHERE id = :id``
-  and decoding the JSON address column.
+  sides, ``--batch`` reads per transaction. Vault: ``Vault.read(fields=None, view=PLAIN,
+  purpose="legal_obligation")`` as the CLI operator (the gate: policy decision, access-log
+  insert, unwrap, decrypt). Plain: ``SELECT * WHERE id = :id`` and decoding the JSON address
+  column.
 
 Every subject has exactly the same 10 fields (realistic zh_CN PI from the demo generator),
 validated once up front (not timed) so both sides store the same canonical values. After
@@ -118,7 +119,9 @@ JSON_FIELDS = ("shipping_addresses",)
 # The vault keeps blind indexes on these (catalog `searchable: true`); plain gets plain indexes.
 INDEXED_FIELDS = ("mobile_phone", "email", "resident_id")
 PLAIN_TABLE = "bench_plain_subjects"
-PURPOSE = "benchmark"
+# A registered purpose under which the CLI operator (platform_admin) may read every field plain
+# (policy rule legal.admin): the policy refuses purposes it does not list.
+PURPOSE = "legal_obligation"
 GOAL_READ = 1.5
 GOAL_WRITE = 2.0
 DEFAULT_N = 20_000
