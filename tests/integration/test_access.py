@@ -132,10 +132,15 @@ def test_merchants_cannot_tell_other_merchants_customers_from_nobody(
     own = client.get(f"/v1/merchants/{w.orgs['merchant_a']}/customers", headers=h,
                      params={"purpose": "after_sales"})
     assert [x["subject_id"] for x in own.json()["customers"]] == [str(w.subjects["own"])]
-    # ...while the log keeps the truth: the refused lookup names the customer it refused
-    refused = [e for e in _entries(w.runtime)
-               if e.action == "lookup" and e.subject_id == foreign]
+    # ...while the log keeps the truth: the refused lookup names the customer it refused,
+    # and the refused listing names the merchant it was about.
+    entries = _entries(w.runtime)
+    refused = [e for e in entries if e.action == "lookup" and e.subject_id == foreign]
     assert refused and refused[-1].decisions[0]["view"] == "none"
+    listed = [e for e in entries if e.action == "list" and e.role == "merchant_staff"]
+    assert [(e.detail["merchant"], e.decisions[0]["view"] != "none") for e in listed] == [
+        (str(w.orgs["merchant_b"]), False), (str(w.orgs["merchant_a"]), True)
+    ]  # (asking about a merchant that does not exist touches no one's data: not kept)
 
 
 def test_platform_staff_reach_customer_lists_only_for_audited_purposes(

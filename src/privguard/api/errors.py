@@ -21,7 +21,7 @@ from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.marketplace.errors import MarketplaceNotFound
 from privguard.vault.errors import (
     AccessDenied,
-    ConcealedRefusal,
+    Concealed,
     InvalidPI,
     SubjectErased,
     SubjectNotFound,
@@ -56,7 +56,7 @@ def error_response(
 
 
 STATUS = {
-    ConcealedRefusal: 404,  # before AccessDenied: it must read exactly like SubjectNotFound
+    Concealed: 404,  # before AccessDenied: it must read exactly like a missing resource
     InvalidPI: 422,
     SubjectNotFound: 404,
     SubjectErased: 410,
@@ -71,7 +71,7 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = [e.as_dict() for e in exc.errors] if isinstance(exc, InvalidPI) else None
         rule = (
             exc.rule
-            if isinstance(exc, AccessDenied) and not isinstance(exc, ConcealedRefusal)
+            if isinstance(exc, AccessDenied) and not isinstance(exc, Concealed)
             else None
         )
         return error_response(status, exc.code, str(exc), fields=fields, rule=rule)

@@ -18,7 +18,7 @@ from privguard.marketplace.errors import MerchantNotFound
 from privguard.marketplace.service import merchant_customers, organisation
 from privguard.policy.rules import Action, ActorRef, Facts, Relationship, View
 from privguard.policy.service import AccessPolicy
-from privguard.vault.errors import AccessDenied
+from privguard.vault.errors import AccessDenied, Concealed
 
 
 @dataclass(frozen=True)
@@ -45,22 +45,11 @@ def list_customers(
     decision = policy.decide(actor.role, Action.LIST, purpose, "*", View.MASKED, facts)
     merchant = organisation(session, merchant_id)
     exists = merchant is not None and merchant.kind == "merchant"
-    detail = {"merchant": str(merchant_id)}
-    if not decision.allowed or not exists:
-        log_access(
-            session,
-            actor=actor,
-            subject_id=None,
-            action=Action.LIST,
-            purpose=purpose,
-            decisions=[decision],
-            now=now,
-            detail=detail,
-        )
-        if not exists or (policy.conceals(actor.role) and not own):
-            raise MerchantNotFound(merchant_id)
-        raise AccessDenied(decision.rule, decision.reason)
-    rows = merchant_customers(session, merchant_id, limit=limit, after=after)
+    allowed = decision.allowed and exists
+    rows = merchant_customers(session, merchant_id, limit=limit, after=after) if allowed else []
+    detail: dict[str, object] = {"merchant": str(merchant_id)}
+    if allowed:
+        detail["count"] = len(rows)
     log_access(
         session,
         actor=actor,
@@ -69,6 +58,14 @@ def list_customers(
         purpose=purpose,
         decisions=[decision],
         now=now,
-        detail={**detail, "count": len(rows)},
+        detail=detail,
     )
+    if not exists:
+        raise MerchantNotFound(merchant_id)
+    if not decision.allowed:
+        if policy.conceals(actor.role) and not own:
+            # Committed like any refusal, but answered as if the merchant did not exist.
+            missing = MerchantNotFound(merchant_id)
+            raise Concealed(missing.code, str(missing), decision.rule, decision.reason)
+        raise AccessDenied(decision.rule, decision.reason)
     return [CustomerRow(*r) for r in rows]

@@ -71,19 +71,24 @@ class AccessDenied(VaultError):
         super().__init__(f"{reason} (rule {rule})")
 
 
-class ConcealedRefusal(AccessDenied):
-    """A refusal the caller must not be able to tell from an unknown subject (tenant isolation).
+class Concealed(AccessDenied):
+    """A refusal the caller must not be able to tell from something that does not exist
+    (tenant isolation). The access log records the real rule; the API answers 404 with the
+    same code and message as for a missing resource, and no rule."""
 
-    The access log records the real rule; the API answers exactly as for
-    :class:`SubjectNotFound`.
-    """
-
-    code = SubjectNotFound.code
-
-    def __init__(self, subject_id: uuid.UUID, rule: str, reason: str) -> None:
+    def __init__(self, code: str, message: str, rule: str, reason: str) -> None:
         super().__init__(rule, reason)
-        self.subject_id = subject_id
-        self.args = (f"no subject {subject_id}",)
+        self.code = code
+        self.message = message
+        self.args = (message,)
 
     def __str__(self) -> str:
-        return f"no subject {self.subject_id}"
+        return self.message
+
+
+class ConcealedRefusal(Concealed):
+    """Reads exactly like :class:`SubjectNotFound`."""
+
+    def __init__(self, subject_id: uuid.UUID, rule: str, reason: str) -> None:
+        super().__init__(SubjectNotFound.code, f"no subject {subject_id}", rule, reason)
+        self.subject_id = subject_id
