@@ -55,57 +55,35 @@ See benchmarks/README.md for how to read the output.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import gc
 import json
-import os
 import platform
-import pstats
 import random
-import secrets
-import shutil
-import sqlite3
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import cryptography
-import sqlalchemy
-from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
-from faker import Faker
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from sqlalchemy import Engine, create_engine, event, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+import _common as common
+from _common import Row, Tick, out
 from privguard.actors.service import create_actor
 from privguard.actors.system import cli_actor
 from privguard.audit.context import request_scope
 from privguard.audit.sequencer import pending_entries, sequence_all
 from privguard.audit.service import log_access
 from privguard.audit.verify import VerifyReport, read_snapshot, verify_log
-from privguard.bootstrap import Runtime, build_runtime, initialise
+from privguard.bootstrap import Runtime
 from privguard.catalog.masking import MASKERS
 from privguard.clock import utcnow
-from privguard.config import Settings
 from privguard.crypto.envelope import field_aad
-from privguard.marketplace.demo_data import REGIONS, bank_card, consumer_pi, resident_id
 from privguard.marketplace.models import Order, Organisation
 from privguard.policy.rules import (
     Action,
@@ -117,43 +95,22 @@ from privguard.policy.rules import (
     Role,
     View,
 )
-from privguard.store.engine import normalise_url
 from privguard.store.uow import unit_of_work
 from privguard.vault.record import open_record
 from privguard.vault.service import ReadResult, Vault, _decode
 
-# Every subject stores exactly these fields (as in vault.py); every read asks for READ_FIELDS,
-# the contact details a merchant may see for an order.
-FIELDS: tuple[str, ...] = (
-    "name",
-    "mobile_phone",
-    "email",
-    "resident_id",
-    "bank_card",
-    "date_of_birth",
-    "gender",
-    "device_id",
-    "ip_address",
-    "shipping_addresses",
-)
+# Every subject stores exactly _common.FIELDS; every read asks for READ_FIELDS, the contact
+# details a merchant may see for an order.
 READ_FIELDS: tuple[str, ...] = ("name", "mobile_phone", "shipping_addresses")
 UNGATED = "ungated"
 GOAL_READ = 1.5
 GOAL_VERIFY_SECONDS = 10.0
 VERIFY_GOAL_ENTRIES = 1_000_000
-DEFAULT_N = 20_000
-DEFAULT_BATCH = 500
 DEFAULT_LOG_ENTRIES = VERIFY_GOAL_ENTRIES
-DEFAULT_SEED = 2026
-VERIFY_SAMPLE = 2000  # timed reads kept per side for verification
 SEQUENCER_BATCH = 1000  # sequence_all's default: one signed head per 1,000 entries
 BUILD_TRANSACTION = 10_000  # log entries per transaction while building the large log
 BUILD_REQUEST = 10  # log entries per request id while building it (a page of reads)
 STATEMENT_SAMPLE = 100  # reads per side whose statements are counted
-
-T = TypeVar("T")
-Row = dict[str, Any]
-Tick = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -169,87 +126,6 @@ class Gate:
     @property
     def label(self) -> str:
         return f"{self.actor.role.value} / {self.purpose}"
-
-
-# ----------------------------------------------------------------------------------- output
-def out(line: str = "") -> None:
-    """Results and environment go to stdout, flushed so they interleave sanely with stderr."""
-    print(line, flush=True)
-
-
-def note(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-class Bars:
-    """Rich progress bars on stderr, redrawn once per batch (no refresh thread competing with
-    the timed code for the GIL)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description:<16}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            auto_refresh=False,
-            transient=True,
-            disable=not enabled,
-        )
-
-    @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Tick]:
-        task_id = self.progress.add_task(description, total=total)
-        self.progress.refresh()
-
-        def tick(done: int) -> None:
-            self.progress.update(task_id, advance=done, refresh=True)
-
-        try:
-            yield tick
-        finally:
-            self.progress.remove_task(task_id)
-
-    def __enter__(self) -> Bars:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-
-# ----------------------------------------------------------------------------------- data
-def county_of(district: str) -> str:
-    for code, _province, _city, name in REGIONS:
-        if name == district:
-            return code
-    return REGIONS[0][0]
-
-
-def generate_rows(vault: Vault, n: int, seed: int, today: date, tick: Tick) -> list[Row]:
-    """N consumers with exactly :data:`FIELDS`, in canonical (validated) form, as vault.py
-    generates them, so figures from the two benchmarks describe the same records."""
-    rng = random.Random(seed)
-    fake = Faker("zh_CN")
-    fake.seed_instance(seed)
-    rows: list[Row] = []
-    for index in range(n):
-        pi = consumer_pi(fake, rng, today, index)
-        if "resident_id" not in pi:
-            county = county_of(pi["shipping_addresses"][0]["district"])
-            birth = date.fromisoformat(pi["date_of_birth"])
-            pi["resident_id"] = resident_id(rng, county, birth, pi["gender"] == "male")
-        if "bank_card" not in pi:
-            pi["bank_card"] = bank_card(rng)
-        rows.append(vault.validate({name: pi[name] for name in FIELDS}, today=today))
-        if len(rows) % 1000 == 0 or len(rows) == n:
-            tick(len(rows) - (len(rows) - 1) // 1000 * 1000)
-    return rows
-
-
-def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 @dataclass(frozen=True)
@@ -307,7 +183,7 @@ def register(
     placed = now - timedelta(days=2)
     rng = random.Random(seed)
     ids: list[uuid.UUID] = []
-    for chunk in chunks(rows, batch):
+    for chunk in common.chunks(rows, batch):
         with unit_of_work(runtime.sessions) as session:
             chunk_ids = runtime.vault.insert_validated(session, cast.admin, chunk, now=now)
             session.connection().execute(
@@ -392,54 +268,6 @@ def gated_read_batch(
         ]
 
 
-class _Side:
-    """Accumulated wall time (and optionally a profile) of one side."""
-
-    def __init__(self, name: str, *, profile: bool) -> None:
-        self.name = name
-        self.seconds = 0.0
-        self.profiler = cProfile.Profile() if profile else None
-
-    def time(self, call: Callable[[], T]) -> T:
-        if self.profiler:
-            self.profiler.enable()
-        start = time.perf_counter()
-        result = call()
-        self.seconds += time.perf_counter() - start
-        if self.profiler:
-            self.profiler.disable()
-        return result
-
-
-def race(
-    names: Sequence[str],
-    batches: Sequence[Sequence[Callable[[], Any]]],
-    keep: Sequence[Callable[[int, Any], None]],
-    tick: Tick,
-    profile_dir: Path | None,
-) -> dict[str, float]:
-    """Seconds per side. Batch ``i`` runs the sides in rotation starting at side ``i % k``, so
-    each side leads (pays for cold pages of the subjects the others then read warm) equally
-    often and drift in the machine's speed hits all sides alike. ``keep`` receives (batch index,
-    result) of each call outside the timed region."""
-    sides = [_Side(name, profile=profile_dir is not None) for name in names]
-    k = len(sides)
-    gc.collect()
-    for index, calls in enumerate(batches):
-        for step in range(k):
-            s = (index + step) % k
-            keep[s](index, sides[s].time(calls[s]))
-        tick(1)
-    for side in sides:
-        if side.profiler:
-            assert profile_dir is not None
-            path = profile_dir / f"read_{side.name}.pstats"
-            side.profiler.dump_stats(path)
-            note(f"\n--- profile of read {side.name} ({path}), top 25 by cumulative time ---")
-            pstats.Stats(side.profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
-    return {side.name: side.seconds for side in sides}
-
-
 def verify_reads(
     vault: Vault,
     rows: Sequence[Row],
@@ -486,21 +314,6 @@ def verify_reads(
     return problems
 
 
-@contextmanager
-def count_statements(engine: Engine) -> Iterator[list[int]]:
-    """Counts DBAPI cursor executions (an executemany counts once) while the block runs."""
-    counter = [0]
-
-    def before(*_args: Any) -> None:
-        counter[0] += 1
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
-
 def statements_per_read(
     runtime: Runtime, gates: Sequence[Gate], ids: Sequence[uuid.UUID], now: datetime
 ) -> dict[str, float]:
@@ -516,7 +329,7 @@ def statements_per_read(
         )
     counts: dict[str, float] = {}
     for side, call in calls.items():
-        with count_statements(runtime.engine) as counter:
+        with common.count_statements(runtime.engine) as counter:
             call()
         # BEGIN (SQLite's BEGIN IMMEDIATE is a statement; PostgreSQL's is implicit) is not a
         # statement of the read: leave it out on both backends.
@@ -588,7 +401,7 @@ def build_log(
     :data:`BUILD_REQUEST` entries, :data:`BUILD_TRANSACTION` entries per transaction. The actors
     need not exist: the access log has no foreign keys (it outlives what it names)."""
     rng = random.Random(seed)
-    pool = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(DEFAULT_N)]
+    pool = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(common.DEFAULT_N)]
     decisions = [gate_decisions(runtime.policy, gate) for gate in gates]
     written = 0
     while written < entries:
@@ -614,17 +427,17 @@ def build_log(
 
 
 def measure_log(
-    db: Database,
+    db: common.Database,
     home: Path,
     gates: Sequence[Gate],
     entries: int,
     seed: int,
-    bars: Bars,
+    bars: common.Bars,
     now: datetime,
 ) -> LogRun:
     """Build, sequence and verify a log of ``entries`` in a fresh database of its own, so the
     verified log holds exactly those entries."""
-    with privguard_runtime(db.url, home, now) as runtime:
+    with common.privguard_runtime(db.url, home, now) as runtime:
         with bars.task(f"build {db.backend}", entries) as tick:
             start = time.perf_counter()
             build_log(runtime, gates, entries, seed, tick)
@@ -660,117 +473,24 @@ def log_problem(run: LogRun) -> str | None:
     return None
 
 
-# ----------------------------------------------------------------------------------- database
-@dataclass
-class Database:
-    url: str | None  # None: SQLite inside the benchmark's home
-    backend: str
-    drop: Callable[[], None]
-
-
-def prepare_database(url: str | None, workdir: Path) -> Database:
-    """A fresh database: SQLite in ``workdir``, or a throw-away database on a PostgreSQL server."""
-    if url is None:
-        return Database(None, "sqlite", lambda: None)
-    parsed = make_url(normalise_url(url))
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:" or Path(path).exists():
-            raise SystemExit("--database-url sqlite:///FILE: FILE must not exist yet")
-        return Database(parsed.render_as_string(hide_password=False), "sqlite", lambda: None)
-    if backend != "postgresql":
-        raise SystemExit(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
-    name = f"privguard_bench_{secrets.token_hex(4)}"
-    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return Database(
-        parsed.set(database=name).render_as_string(hide_password=False), "postgresql", drop
-    )
-
-
-@contextmanager
-def privguard_runtime(url: str | None, home: Path, now: datetime) -> Iterator[Runtime]:
-    """A database initialised the privguard way (``privguard init``: keyring, migrations)."""
-    settings = Settings(
-        home=home,
-        database_url=url,
-        key_provider="file",
-        key_file=home / "master.key",
-        catalog_path=None,
-    )
-    initialise(settings, now=now)
-    runtime = build_runtime(settings)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def describe_database(engine: Engine) -> str:
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
-            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
-            sync_name = ("OFF", "NORMAL", "FULL", "EXTRA")[int(sync or 0)]
-            return (
-                f"SQLite {sqlite3.sqlite_version} (journal_mode={journal}, "
-                f"synchronous={sync_name}) at {engine.url.database}"
-            )
-        version = conn.exec_driver_sql("SHOW server_version").scalar()
-        sync = conn.exec_driver_sql("SHOW synchronous_commit").scalar()
-        buffers = conn.exec_driver_sql("SHOW shared_buffers").scalar()
-        return (
-            f"PostgreSQL {version} (synchronous_commit={sync}, shared_buffers={buffers}) "
-            f"database {engine.url.database} via {engine.dialect.driver}"
-        )
-
-
-def describe_environment(runtime: Runtime, args: argparse.Namespace) -> list[str]:
-    return [
-        f"python       {platform.python_implementation()} {platform.python_version()} "
-        f"on {platform.platform()}",
-        f"cpu          {cpu_model()} ({os.cpu_count()} logical CPUs)",
-        f"libraries    SQLAlchemy {sqlalchemy.__version__}, cryptography {cryptography.__version__}"
-        f" ({openssl_backend.openssl_version_text()})",
-        f"database     {describe_database(runtime.engine)}",
-        f"workload     N={args.n} subjects x {len(FIELDS)} fields, {len(READ_FIELDS)} read "
-        f"({', '.join(READ_FIELDS)}), batch={args.batch} per transaction, "
-        f"log entries={args.log_entries}, seed={args.seed}",
-    ]
-
-
 # ----------------------------------------------------------------------------------- main
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Gated vs ungated reads, access-log append/sequence throughput and "
-        "audit verify time.",
+def workload(args: argparse.Namespace) -> str:
+    """The end of the report's ``workload`` line: what is read, batched and logged."""
+    return (
+        f"{len(READ_FIELDS)} read ({', '.join(READ_FIELDS)}), batch={args.batch} per "
+        f"transaction, log entries={args.log_entries}, seed={args.seed}"
     )
-    parser.add_argument(
-        "n", nargs="?", type=int, default=DEFAULT_N, help=f"subjects (default {DEFAULT_N:,})"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = common.argument_parser(
+        "Gated vs ungated reads, access-log append/sequence throughput and audit verify time."
     )
     parser.add_argument(
         "--batch",
         type=int,
-        default=DEFAULT_BATCH,
-        help=f"reads and log entries per transaction (default {DEFAULT_BATCH})",
+        default=common.DEFAULT_BATCH,
+        help=f"reads and log entries per transaction (default {common.DEFAULT_BATCH})",
     )
     parser.add_argument(
         "--log-entries",
@@ -784,11 +504,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "database the benchmark creates (and drops) on that server, and the verify log is "
         "built there as well as on SQLite. Default: SQLite in a temporary directory.",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="data and order seed")
-    parser.add_argument(
-        "--workdir", type=Path, help="parent of the temporary directory (default: system temp)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    common.add_run_options(parser)
     parser.add_argument(
         "--profile",
         type=Path,
@@ -796,14 +512,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="cProfile each read side; write DIR/read_<side>.pstats and print the top "
         "functions to stderr (profiling inflates Python-heavy sides: ignore such a run's ratios)",
     )
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error("N must be at least 1")
-    if args.batch < 1:
-        parser.error("--batch must be at least 1")
-    if args.log_entries < 1:
-        parser.error("--log-entries must be at least 1")
-    return args
+    return common.parse_positive(parser, argv, "--batch", "--log-entries")
 
 
 @dataclass(frozen=True)
@@ -816,7 +525,7 @@ class ReadFigures:
 
 
 def measure_reads(
-    runtime: Runtime, args: argparse.Namespace, bars: Bars, now: datetime
+    runtime: Runtime, args: argparse.Namespace, bars: common.Bars, now: datetime
 ) -> tuple[ReadFigures | None, tuple[Gate, ...]]:
     """Parts 1 and 2 on the main database; ``None`` figures when the reads were wrong."""
     sessions, vault = runtime.sessions, runtime.vault
@@ -828,7 +537,7 @@ def measure_reads(
 
     with bars.task("generate", n) as tick:
         started = time.perf_counter()
-        rows = generate_rows(vault, n, args.seed, now.date(), tick)
+        rows = common.generate_rows(vault, n, args.seed, now.date(), tick)
         generated = time.perf_counter() - started
     with bars.task("register", n) as tick:
         started = time.perf_counter()
@@ -840,7 +549,7 @@ def measure_reads(
     )
     order = list(range(n))
     random.Random(args.seed + 1).shuffle(order)
-    keep_every = max(1, n // VERIFY_SAMPLE)
+    keep_every = max(1, n // common.VERIFY_SAMPLE)
 
     # Warm-up (untimed, every side): connection pool, statement caches, cipher objects.
     warm = [ids[i] for i in order[: min(batch, n, 200)]]
@@ -855,20 +564,11 @@ def measure_reads(
     names = [UNGATED, *(gate.side for gate in gates)]
     kept: dict[str, dict[int, Any]] = {name: {} for name in names}
 
-    def keeper(results: dict[int, Any]) -> Callable[[int, Sequence[Any]], None]:
-        def keep(index: int, batch_results: Sequence[Any]) -> None:
-            for offset, result in enumerate(batch_results):
-                position = index * batch + offset
-                if position % keep_every == 0:
-                    results[position] = result
-
-        return keep
-
-    ordered = chunks([ids[i] for i in order], batch)
+    ordered = common.chunks([ids[i] for i in order], batch)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     with bars.task("read (4 sides)", len(ordered)) as tick:
-        seconds = race(
+        seconds = common.race(
             names,
             [
                 [
@@ -877,19 +577,17 @@ def measure_reads(
                 ]
                 for chunk in ordered
             ],
-            [keeper(kept[name]) for name in names],
+            [common.keeper(kept[name], batch, keep_every) for name in names],
             tick,
             args.profile,
+            profile_prefix="read ",
         )
     gc.unfreeze()
 
     problems = verify_reads(
         vault, rows, order, ids, keep_every, kept[UNGATED], {g: kept[g.side] for g in gates}
     )
-    if problems:
-        for problem in problems:
-            note(f"VERIFY FAILED: {problem}")
-        note("the reads returned wrong data: no result")
+    if common.verify_failed(problems, "the reads returned wrong data: no result"):
         return None, gates
     checked = len(range(0, n, keep_every))
     out(
@@ -910,7 +608,7 @@ def measure_reads(
     appended = [ids[i] for i in order]
     with bars.task("append", n) as tick:
         append_seconds = 0.0
-        for chunk in chunks(appended, batch):
+        for chunk in common.chunks(appended, batch):
             start = time.perf_counter()
             append_batch(sessions, merchant, decisions, chunk)
             append_seconds += time.perf_counter() - start
@@ -923,19 +621,19 @@ def measure_reads(
 
 
 def run(args: argparse.Namespace, workdir: Path, now: datetime) -> int:
-    db = prepare_database(args.database_url, workdir)
+    db = common.prepare_database(args.database_url, workdir)
     logs: list[LogRun] = []
     try:
-        with Bars(not args.no_progress) as bars:
-            with privguard_runtime(db.url, workdir / "home", now) as runtime:
-                for line in describe_environment(runtime, args):
+        with common.Bars(not args.no_progress, label_width=16) as bars:
+            with common.privguard_runtime(db.url, workdir / "home", now) as runtime:
+                for line in common.describe_environment(runtime.engine, args.n, workload(args)):
                     out(line)
                 figures, gates = measure_reads(runtime, args, bars, now)
             if figures is None:
                 return 2
-            log_dbs = [Database(None, "sqlite", lambda: None)]
+            log_dbs = [common.Database(None, "sqlite", lambda: None)]
             if db.backend == "postgresql":
-                log_dbs.append(prepare_database(args.database_url, workdir))
+                log_dbs.append(common.prepare_database(args.database_url, workdir))
             for index, log_db in enumerate(log_dbs):
                 try:
                     logs.append(
@@ -954,17 +652,14 @@ def run(args: argparse.Namespace, workdir: Path, now: datetime) -> int:
     finally:
         db.drop()
     problems = [p for p in map(log_problem, logs) if p]
-    if problems:
-        for problem in problems:
-            note(f"VERIFY FAILED: {problem}")
-        note("audit verify did not find the log intact: no result")
+    if common.verify_failed(problems, "audit verify did not find the log intact: no result"):
         return 2
     return report(args, db, figures, gates, logs)
 
 
 def report(
     args: argparse.Namespace,
-    db: Database,
+    db: common.Database,
     figures: ReadFigures,
     gates: Sequence[Gate],
     logs: Sequence[LogRun],
@@ -1076,11 +771,8 @@ def report(
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     now = datetime.now(UTC).replace(microsecond=0)
-    workdir = Path(tempfile.mkdtemp(prefix="privguard-bench-", dir=args.workdir))
-    try:
+    with common.workspace(args.workdir) as workdir:
         return run(args, workdir, now)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

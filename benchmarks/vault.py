@@ -38,44 +38,21 @@ See benchmarks/README.md for how to read the output.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import gc
 import json
-import os
-import platform
-import pstats
 import random
-import secrets
-import shutil
-import sqlite3
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import cryptography
-import sqlalchemy
-from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
-from faker import Faker
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from sqlalchemy import (
     Column,
-    Engine,
     Index,
     Insert,
     MetaData,
@@ -84,37 +61,20 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
-    create_engine,
-    event,
     insert,
     select,
-    text,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+import _common as common
+from _common import FIELDS, Row, Tick, out
 from privguard.actors.system import cli_actor
-from privguard.bootstrap import Runtime, build_runtime, initialise
-from privguard.config import Settings
-from privguard.marketplace.demo_data import REGIONS, bank_card, consumer_pi, resident_id
+from privguard.bootstrap import Runtime
 from privguard.policy.rules import ActorRef, View
-from privguard.store.engine import normalise_url
 from privguard.store.uow import unit_of_work
 from privguard.vault.service import ReadResult, Vault
 
-# Every subject gets exactly these fields, so both sides store the same shape on every row.
-FIELDS: tuple[str, ...] = (
-    "name",
-    "mobile_phone",
-    "email",
-    "resident_id",
-    "bank_card",
-    "date_of_birth",
-    "gender",
-    "device_id",
-    "ip_address",
-    "shipping_addresses",
-)
+# Every subject has exactly _common.FIELDS; the plain side stores these as JSON text.
 JSON_FIELDS = ("shipping_addresses",)
 # The vault keeps blind indexes on these (catalog `searchable: true`); plain gets plain indexes.
 INDEXED_FIELDS = ("mobile_phone", "email", "resident_id")
@@ -124,98 +84,12 @@ PLAIN_TABLE = "bench_plain_subjects"
 PURPOSE = "legal_obligation"
 GOAL_READ = 1.5
 GOAL_WRITE = 2.0
-DEFAULT_N = 20_000
-DEFAULT_BATCH = 500
-DEFAULT_SEED = 2026
-VERIFY_SAMPLE = 2000  # timed reads kept per side for verification
 
 T = TypeVar("T")
 U = TypeVar("U")
-Row = dict[str, Any]
-Tick = Callable[[int], None]
-
-
-# ----------------------------------------------------------------------------------- output
-def out(line: str = "") -> None:
-    """Results and environment go to stdout, flushed so they interleave sanely with stderr."""
-    print(line, flush=True)
-
-
-def note(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-class Bars:
-    """Rich progress bars on stderr, redrawn once per batch (no refresh thread competing with
-    the timed code for the GIL)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description:<13}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            auto_refresh=False,
-            transient=True,
-            disable=not enabled,
-        )
-
-    @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Tick]:
-        task_id = self.progress.add_task(description, total=total)
-        self.progress.refresh()
-
-        def tick(done: int) -> None:
-            self.progress.update(task_id, advance=done, refresh=True)
-
-        try:
-            yield tick
-        finally:
-            self.progress.remove_task(task_id)
-
-    def __enter__(self) -> Bars:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
 
 
 # ----------------------------------------------------------------------------------- data
-def county_of(district: str) -> str:
-    for code, _province, _city, name in REGIONS:
-        if name == district:
-            return code
-    return REGIONS[0][0]
-
-
-def generate_rows(vault: Vault, n: int, seed: int, today: date, tick: Tick) -> list[Row]:
-    """N consumers with exactly :data:`FIELDS`, in canonical (validated) form.
-
-    The demo generator leaves resident_id and bank_card out of some consumers; those are filled
-    from the same seeded generator (ID number consistent with birth date, sex and region), and
-    the optional fields outside :data:`FIELDS` are dropped.
-    """
-    rng = random.Random(seed)
-    fake = Faker("zh_CN")
-    fake.seed_instance(seed)
-    rows: list[Row] = []
-    for index in range(n):
-        pi = consumer_pi(fake, rng, today, index)
-        if "resident_id" not in pi:
-            county = county_of(pi["shipping_addresses"][0]["district"])
-            birth = date.fromisoformat(pi["date_of_birth"])
-            pi["resident_id"] = resident_id(rng, county, birth, pi["gender"] == "male")
-        if "bank_card" not in pi:
-            pi["bank_card"] = bank_card(rng)
-        rows.append(vault.validate({name: pi[name] for name in FIELDS}, today=today))
-        if len(rows) % 1000 == 0 or len(rows) == n:
-            tick(len(rows) - (len(rows) - 1) // 1000 * 1000)
-    return rows
-
-
 def plain_table() -> Table:
     """The baseline: one Text column per field, plain indexes where the vault has blind ones."""
     metadata = MetaData()
@@ -242,10 +116,6 @@ def plain_record(row: Row) -> Row:
 
 # ----------------------------------------------------------------------------------- phases
 # One call = one batch = one transaction. The race below times each call on its own.
-def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
-
-
 def plain_write_batch(
     sessions: sessionmaker[Session], stmt: Insert, rows: Sequence[Row]
 ) -> list[uuid.UUID]:
@@ -316,29 +186,10 @@ class Phase:
         return self.seconds / self.ops * 1e6
 
 
-class _Side:
-    """Accumulated wall time (and optionally a profile) of one side of one phase."""
-
-    def __init__(self, name: str, *, profile: bool) -> None:
-        self.name = name
-        self.seconds = 0.0
-        self.profiler = cProfile.Profile() if profile else None
-
-    def time(self, call: Callable[[], T]) -> T:
-        if self.profiler:
-            self.profiler.enable()
-        start = time.perf_counter()
-        result = call()
-        self.seconds += time.perf_counter() - start
-        if self.profiler:
-            self.profiler.disable()
-        return result
-
-
 class Race:
-    """Times the plain and the vault side of a phase batch by batch, alternately (plain first,
-    then vault first: ABBA), so that drift in the machine's speed (shared VMs drift by tens of
-    percent within minutes) hits both sides alike. Optionally profiles each side on its own."""
+    """Times the plain and the vault side of each phase with :func:`_common.race`: batch by
+    batch, alternately (plain first, then vault first: ABBA), and collects the phases for the
+    report. Optionally profiles each side on its own."""
 
     def __init__(self, profile_dir: Path | None) -> None:
         self.profile_dir = profile_dir
@@ -354,29 +205,10 @@ class Race:
     ) -> None:
         """``batches``: (plain call, vault call) per batch; ``keep`` receives (batch index,
         result) of each call outside the timed region."""
-        plain = _Side(f"plain {phase}", profile=self.profile_dir is not None)
-        vault = _Side(f"vault {phase}", profile=self.profile_dir is not None)
-        keep_plain, keep_vault = keep
-        gc.collect()
-        for index, (plain_call, vault_call) in enumerate(batches):
-            if index % 2 == 0:
-                keep_plain(index, plain.time(plain_call))
-                keep_vault(index, vault.time(vault_call))
-            else:
-                keep_vault(index, vault.time(vault_call))
-                keep_plain(index, plain.time(plain_call))
-            tick(1)
-        for side in (plain, vault):
-            self.phases[side.name] = Phase(side.name, ops, side.seconds)
-            if side.profiler:
-                self._report(side.name, side.profiler)
-
-    def _report(self, name: str, profiler: cProfile.Profile) -> None:
-        assert self.profile_dir is not None
-        path = self.profile_dir / f"{name.replace(' ', '_')}.pstats"
-        profiler.dump_stats(path)
-        note(f"\n--- profile of {name} ({path}), top 25 by cumulative time ---")
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+        names = (f"plain {phase}", f"vault {phase}")
+        seconds = common.race(names, batches, keep, tick, self.profile_dir)
+        for name in names:
+            self.phases[name] = Phase(name, ops, seconds[name])
 
 
 # ----------------------------------------------------------------------------------- checks
@@ -419,21 +251,6 @@ def verify(
     return problems
 
 
-@contextmanager
-def count_statements(engine: Engine) -> Iterator[list[int]]:
-    """Counts DBAPI cursor executions (an executemany counts once) while the block runs."""
-    counter = [0]
-
-    def before(*_args: Any) -> None:
-        counter[0] += 1
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
-
 def statement_counts(
     runtime: Runtime,
     table: Table,
@@ -454,7 +271,7 @@ def statement_counts(
         # Counting runs until after the commit, so rows a session writes at commit time
         # (deferred inserts) are counted; BEGIN (and a pool pre-ping) happen in
         # session.connection() and are not.
-        with count_statements(engine) as counter, unit_of_work(sessions) as session:
+        with common.count_statements(engine) as counter, unit_of_work(sessions) as session:
             session.connection()
             counter[0] = 0
             work(session)
@@ -482,93 +299,10 @@ def statement_counts(
     }
 
 
-# ----------------------------------------------------------------------------------- database
-@dataclass
-class Database:
-    url: str | None  # None: SQLite inside the benchmark's home
-    backend: str
-    drop: Callable[[], None]
-
-
-def prepare_database(url: str | None, workdir: Path) -> Database:
-    """A fresh database: SQLite in ``workdir``, or a throw-away database on a PostgreSQL server."""
-    if url is None:
-        return Database(None, "sqlite", lambda: None)
-    parsed = make_url(normalise_url(url))
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:" or Path(path).exists():
-            raise SystemExit("--database-url sqlite:///FILE: FILE must not exist yet")
-        return Database(parsed.render_as_string(hide_password=False), "sqlite", lambda: None)
-    if backend != "postgresql":
-        raise SystemExit(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
-    name = f"privguard_bench_{secrets.token_hex(4)}"
-    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return Database(
-        parsed.set(database=name).render_as_string(hide_password=False), "postgresql", drop
-    )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def describe_environment(runtime: Runtime, args: argparse.Namespace) -> list[str]:
-    engine = runtime.engine
-    lines = [
-        f"python       {platform.python_implementation()} {platform.python_version()} "
-        f"on {platform.platform()}",
-        f"cpu          {cpu_model()} ({os.cpu_count()} logical CPUs)",
-        f"libraries    SQLAlchemy {sqlalchemy.__version__}, cryptography {cryptography.__version__}"
-        f" ({openssl_backend.openssl_version_text()})",
-    ]
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
-            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
-            sync_name = ("OFF", "NORMAL", "FULL", "EXTRA")[int(sync or 0)]
-            lines.append(
-                f"database     SQLite {sqlite3.sqlite_version} (journal_mode={journal}, "
-                f"synchronous={sync_name}) at {engine.url.database}"
-            )
-        else:
-            version = conn.exec_driver_sql("SHOW server_version").scalar()
-            sync = conn.exec_driver_sql("SHOW synchronous_commit").scalar()
-            buffers = conn.exec_driver_sql("SHOW shared_buffers").scalar()
-            lines.append(
-                f"database     PostgreSQL {version} (synchronous_commit={sync}, "
-                f"shared_buffers={buffers}) database {engine.url.database} "
-                f"via {engine.dialect.driver}"
-            )
-    lines.append(
-        f"workload     N={args.n} subjects x {len(FIELDS)} fields, batch={args.batch} "
-        f"rows per transaction, seed={args.seed}"
-    )
-    return lines
-
-
 # ----------------------------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Vault vs plain-column write/read throughput on the same database.",
-    )
-    parser.add_argument(
-        "n", nargs="?", type=int, default=DEFAULT_N, help=f"subjects (default {DEFAULT_N:,})"
+    parser = common.argument_parser(
+        "Vault vs plain-column write/read throughput on the same database."
     )
     parser.add_argument(
         "--database-url",
@@ -579,18 +313,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--batch",
         type=int,
-        default=DEFAULT_BATCH,
-        help=f"rows per write transaction and reads per read transaction (default {DEFAULT_BATCH})",
+        default=common.DEFAULT_BATCH,
+        help="rows per write transaction and reads per read transaction "
+        f"(default {common.DEFAULT_BATCH})",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="data and order seed")
-    parser.add_argument(
-        "--workdir", type=Path, help="parent of the temporary directory (default: system temp)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    common.add_run_options(parser)
     parser.add_argument(
         "--verify-all",
         action="store_true",
-        help=f"keep and verify every timed read (default: {VERIFY_SAMPLE:,} evenly spaced)",
+        help=f"keep and verify every timed read (default: {common.VERIFY_SAMPLE:,} evenly spaced)",
     )
     parser.add_argument(
         "--profile",
@@ -602,16 +333,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--check", action="store_true", help="exit with status 1 if a goal is missed"
     )
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error("N must be at least 1")
-    if args.batch < 1:
-        parser.error("--batch must be at least 1")
-    return args
+    return common.parse_positive(parser, argv, "--batch")
 
 
-def run(runtime: Runtime, db: Database, args: argparse.Namespace, now: datetime) -> int:
-    for line in describe_environment(runtime, args):
+def run(runtime: Runtime, db: common.Database, args: argparse.Namespace, now: datetime) -> int:
+    workload = f"batch={args.batch} rows per transaction, seed={args.seed}"
+    for line in common.describe_environment(runtime.engine, args.n, workload):
         out(line)
     sessions, vault = runtime.sessions, runtime.vault
     n, batch = args.n, args.batch
@@ -624,17 +351,17 @@ def run(runtime: Runtime, db: Database, args: argparse.Namespace, now: datetime)
     race = Race(args.profile)
     insert_stmt, select_stmt = insert(table), plain_select(table)
 
-    with Bars(not args.no_progress) as bars:
+    with common.Bars(not args.no_progress, label_width=13) as bars:
         with bars.task("generate", n) as tick:
             started = time.perf_counter()
-            rows = generate_rows(vault, n, args.seed, now.date(), tick)
+            rows = common.generate_rows(vault, n, args.seed, now.date(), tick)
             generated = time.perf_counter() - started
         out(f"data         generated and validated in {generated:.1f} s (not timed below)")
         order = list(range(n))
         random.Random(args.seed + 1).shuffle(order)
         # Keeping all N results would make the collector walk an ever larger heap during the
         # timed reads (more so for the vault's richer results); keep a sample to verify.
-        keep_every = 1 if args.verify_all else max(1, n // VERIFY_SAMPLE)
+        keep_every = 1 if args.verify_all else max(1, n // common.VERIFY_SAMPLE)
 
         # Warm-up (untimed, both sides): connection pool, statement caches, crypto objects.
         warm = rows[: min(batch, n, 200)]
@@ -647,7 +374,7 @@ def run(runtime: Runtime, db: Database, args: argparse.Namespace, now: datetime)
         gc.collect()
         gc.freeze()
 
-        row_batches = chunks(rows, batch)
+        row_batches = common.chunks(rows, batch)
         plain_id_batches: dict[int, list[uuid.UUID]] = {}
         vault_id_batches: dict[int, list[uuid.UUID]] = {}
         with bars.task("write (both)", len(row_batches)) as tick:
@@ -669,18 +396,8 @@ def run(runtime: Runtime, db: Database, args: argparse.Namespace, now: datetime)
 
         plain_results: dict[int, Row] = {}
         vault_results: dict[int, ReadResult] = {}
-
-        def keeper(kept: dict[int, Any]) -> Callable[[int, Sequence[Any]], None]:
-            def keep(index: int, results: Sequence[Any]) -> None:
-                for offset, result in enumerate(results):
-                    position = index * batch + offset
-                    if position % keep_every == 0:
-                        kept[position] = result
-
-            return keep
-
-        plain_order = chunks([plain_ids[i] for i in order], batch)
-        vault_order = chunks([vault_ids[i] for i in order], batch)
+        plain_order = common.chunks([plain_ids[i] for i in order], batch)
+        vault_order = common.chunks([vault_ids[i] for i in order], batch)
         with bars.task("read (both)", len(plain_order)) as tick:
             race.run(
                 "read",
@@ -691,17 +408,17 @@ def run(runtime: Runtime, db: Database, args: argparse.Namespace, now: datetime)
                     )
                     for plain_chunk, vault_chunk in zip(plain_order, vault_order, strict=True)
                 ],
-                (keeper(plain_results), keeper(vault_results)),
+                (
+                    common.keeper(plain_results, batch, keep_every),
+                    common.keeper(vault_results, batch, keep_every),
+                ),
                 n,
                 tick,
             )
         gc.unfreeze()
 
     problems = verify(rows, order, plain_ids, vault_ids, keep_every, plain_results, vault_results)
-    if problems:
-        for problem in problems:
-            note(f"VERIFY FAILED: {problem}")
-        note("the reads returned wrong data: no result")
+    if common.verify_failed(problems, "the reads returned wrong data: no result"):
         return 2
     checked = len(range(0, n, keep_every))
     out(
@@ -759,28 +476,13 @@ def run(runtime: Runtime, db: Database, args: argparse.Namespace, now: datetime)
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     now = datetime.now(UTC).replace(microsecond=0)
-    workdir = Path(tempfile.mkdtemp(prefix="privguard-bench-", dir=args.workdir))
-    try:
-        db = prepare_database(args.database_url, workdir)
+    with common.workspace(args.workdir) as workdir:
+        db = common.prepare_database(args.database_url, workdir)
         try:
-            home = workdir / "home"
-            settings = Settings(
-                home=home,
-                database_url=db.url,
-                key_provider="file",
-                key_file=home / "master.key",
-                catalog_path=None,
-            )
-            initialise(settings, now=now)
-            runtime = build_runtime(settings)
-            try:
+            with common.privguard_runtime(db.url, workdir / "home", now) as runtime:
                 return run(runtime, db, args, now)
-            finally:
-                runtime.close()
         finally:
             db.drop()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
