@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -420,7 +421,6 @@ def actors_create(
     ] = None,
 ) -> None:
     """Create an actor and print a new API key for it (shown once)."""
-    import uuid
 
     from privguard.actors.service import create_actor, issue_api_key
     from privguard.policy.rules import Role
@@ -440,6 +440,7 @@ def actors_create(
     try:
         now = utcnow()
         with unit_of_work(runtime.sessions) as session:
+            _require_rows(session, org_id, subject_id)
             actor = create_actor(
                 session,
                 display_name=name,
@@ -455,6 +456,20 @@ def actors_create(
         )
     finally:
         runtime.close()
+
+
+def _require_rows(
+    session: Session, org_id: uuid.UUID | None, subject_id: uuid.UUID | None
+) -> None:
+    from privguard.marketplace.models import Organisation
+    from privguard.vault.models import Subject
+
+    if org_id is not None and session.get(Organisation, org_id) is None:
+        raise _fail(f"no organisation {org_id}")
+    if subject_id is not None:
+        subject = session.get(Subject, subject_id)
+        if subject is None or subject.status != "active":
+            raise _fail(f"no active subject {subject_id}")
 
 
 @actors_app.command("revoke-key")

@@ -95,6 +95,20 @@ def test_customer_service_sees_plain_only_while_a_ticket_is_open(
     closed = client.post(f"/v1/tickets/{ticket.json()['ticket_id']}/close", headers=cs)
     assert closed.status_code == 200 and closed.json()["closed_at"] is not None
     assert phone_view() == "masked"
+    again = client.post(f"/v1/tickets/{ticket.json()['ticket_id']}/close", headers=cs)
+    assert again.json()["closed_at"] == closed.json()["closed_at"]
+    assert [e.action for e in _entries(w.runtime) if e.action.startswith("ticket.")] == [
+        "ticket.open", "ticket.close"
+    ]
+    # A ticket can only name an order of that same customer.
+    foreign_order = add_order(w.runtime, w.subjects["foreign"], w.orgs["merchant_b"])
+    for order_id in (foreign_order, uuid.uuid4()):
+        bad = client.post("/v1/tickets", headers=cs, json={
+            "subject_id": str(sid), "topic": "refund", "order_id": str(order_id)})
+        assert bad.status_code == 422
+        assert bad.json()["error"]["fields"] == [{
+            "field": "order_id", "rule": "ticket.order",
+            "message": "is not an order of this customer"}]
     # A consumer cannot close someone else's ticket; the answer does not reveal it exists.
     other = client.post(f"/v1/tickets/{ticket.json()['ticket_id']}/close",
                         headers=w.headers("consumer"))

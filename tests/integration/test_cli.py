@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from privguard.bootstrap import build_runtime
+from privguard.bootstrap import Runtime, build_runtime
 from privguard.cli import app
 from privguard.config import Settings
 from privguard.crypto.providers import FileKeyProvider
@@ -366,3 +366,24 @@ def test_a_running_server_follows_a_rotation_made_by_another_process(cli_env: Se
         assert wrapped_by == new
     finally:
         server.close()
+
+
+def test_actors_create_names_a_missing_organisation_or_subject(runtime: Runtime) -> None:
+    import uuid as _uuid
+
+    from privguard.cli import app as cli_app
+
+    env = {"PRIVGUARD_HOME": str(runtime.settings.home),
+           "PRIVGUARD_KEY_FILE": str(runtime.settings.key_file)}
+    if runtime.settings.database_url:
+        env["PRIVGUARD_DATABASE_URL"] = runtime.settings.database_url
+    missing = _uuid.uuid4()
+    result = CliRunner().invoke(cli_app, ["actors", "create", "--name", "x", "--role",
+                                          "merchant_staff", "--organisation", str(missing)],
+                                env=env)
+    assert result.exit_code == 1
+    assert f"no organisation {missing}" in result.output
+    result = CliRunner().invoke(cli_app, ["actors", "create", "--name", "x", "--role",
+                                          "consumer", "--subject", str(missing)], env=env)
+    assert result.exit_code == 1
+    assert f"no active subject {missing}" in result.output

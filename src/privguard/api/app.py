@@ -145,6 +145,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
 def create_app(runtime: Runtime) -> ASGIApp:
     """The ASGI app to serve: the API behind the body-size limit."""
     app = create_fastapi(runtime)
-    limited = BodySizeLimit(RequestId(app), runtime.settings.max_body_bytes)
+    # The request id wraps everything, so even a 413 from the size limit carries one.
+    limited = RequestId(BodySizeLimit(app, runtime.settings.max_body_bytes))
     limited.fastapi = app  # type: ignore[attr-defined]  # tests and openapi export reach it
     return limited

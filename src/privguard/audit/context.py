@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 _request_id: ContextVar[str | None] = ContextVar("privguard_request_id", default=None)
-_SANE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# Only a UUID is taken from the caller: anything freer (digits, tokens) could be a phone, card
+# or ID number, and the request id is stored in the access log and handed out in proofs.
+_SANE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def current_request_id() -> str | None:
@@ -22,7 +24,7 @@ def current_request_id() -> str | None:
 
 
 def new_request_id(offered: str | None = None) -> str:
-    """The caller's id when it is short and plain (it lands in the log), else a fresh one."""
+    """The caller's id when it is a UUID (it lands in the log), else a fresh one."""
     if offered and _SANE.match(offered):
         return offered
     return uuid.uuid4().hex

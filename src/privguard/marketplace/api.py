@@ -15,10 +15,10 @@ from privguard.audit.service import log_access
 from privguard.clock import utcnow
 from privguard.marketplace.customers import list_customers
 from privguard.marketplace.errors import TicketNotFound
-from privguard.marketplace.models import SupportTicket
+from privguard.marketplace.models import Order, SupportTicket
 from privguard.marketplace.service import close_ticket, open_ticket
 from privguard.policy.rules import ActorRef, Decision, Role, View
-from privguard.vault.errors import AccessDenied, SubjectNotFound
+from privguard.vault.errors import AccessDenied, FieldError, InvalidPI, SubjectNotFound
 from privguard.vault.models import Subject
 from privguard.vault.schemas import PURPOSE_PATTERN
 
@@ -134,6 +134,12 @@ def create_ticket(body: TicketCreate, runtime: RuntimeDep, actor: ActorDep) -> T
         subject = session.get(Subject, body.subject_id)
         if subject is None or subject.status != "active":
             raise SubjectNotFound(body.subject_id)
+        if body.order_id is not None:
+            order = session.get(Order, body.order_id)
+            if order is None or order.subject_id != body.subject_id:
+                raise InvalidPI(
+                    [FieldError("order_id", "ticket.order", "is not an order of this customer")]
+                )
         ticket_id = open_ticket(
             session, body.subject_id, topic=body.topic, now=now, order_id=body.order_id
         )
@@ -159,7 +165,8 @@ def finish_ticket(ticket_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) ->
         ticket = session.get(SupportTicket, ticket_id)
         if ticket is None or not _may_handle(actor, ticket.subject_id):
             raise TicketNotFound(ticket_id)
-        close_ticket(session, ticket_id, now=now)
+        if not close_ticket(session, ticket_id, now=now):
+            return _ticket_out(ticket)  # already closed: nothing changed, nothing to log
         session.refresh(ticket)
         log_access(
             session,
@@ -170,10 +177,14 @@ def finish_ticket(ticket_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) ->
             decisions=[_ticket_decision(actor, True)],
             now=now,
         )
-        return TicketOut(
-            ticket_id=ticket.ticket_id,
-            subject_id=ticket.subject_id,
-            topic=ticket.topic,
-            opened_at=ticket.opened_at,
-            closed_at=ticket.closed_at,
-        )
+        return _ticket_out(ticket)
+
+
+def _ticket_out(ticket: SupportTicket) -> TicketOut:
+    return TicketOut(
+        ticket_id=ticket.ticket_id,
+        subject_id=ticket.subject_id,
+        topic=ticket.topic,
+        opened_at=ticket.opened_at,
+        closed_at=ticket.closed_at,
+    )

@@ -235,8 +235,11 @@ class Policy:
     def default_deny(self, role: Role, action: Action, purpose: str, field: str) -> Decision:
         if purpose not in self.purposes:
             return _deny(field, RULE_UNKNOWN_PURPOSE, "the purpose is not in the policy")
+        what = "" if field == "*" else f" {field}"
         return _deny(
-            field, RULE_DEFAULT_DENY, f"no rule lets {role.value} {action.value} for {purpose}"
+            field,
+            RULE_DEFAULT_DENY,
+            f"no rule lets {role.value} {action.value}{what} for {purpose}",
         )
 
     def could_allow(self, role: Role, action: Action, purpose: str, fields: Iterable[str]) -> bool:
