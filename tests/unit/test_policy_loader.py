@@ -592,46 +592,22 @@ def test_cli_check_strict_fails_on_warnings(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("clean_env")
 def test_cli_explain_json_for_a_courier() -> None:
-    result = runner.invoke(
-        app,
-        [
-            "policy",
-            "explain",
-            "--role",
-            "courier",
-            "--purpose",
-            "delivery",
-            "--field",
-            "mobile_phone",
-            "--fact",
-            "assigned_shipment",
-            "--json",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout)
+    out = _explain_courier_phone("--fact", "assigned_shipment")
     assert (out["rule"], out["view"]) == ("courier.delivery-phone", "waybill")
     assert [s["rule"] for s in out["chain"]] == ["courier.delivery-phone"]
 
 
+def _explain_courier_phone(*extra: str) -> dict:
+    args = ["policy", "explain", "--role", "courier", "--purpose", "delivery",
+            "--field", "mobile_phone", *extra, "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 @pytest.mark.usefixtures("clean_env")
 def test_cli_explain_without_the_fact_is_a_chain_not_a_decision() -> None:
-    result = runner.invoke(
-        app,
-        [
-            "policy",
-            "explain",
-            "--role",
-            "courier",
-            "--purpose",
-            "delivery",
-            "--field",
-            "mobile_phone",
-            "--json",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout)
+    out = _explain_courier_phone()
     assert (out["rule"], out["view"]) == (None, None)
     assert out["chain"][0]["holds"] is None
 
