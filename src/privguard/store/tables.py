@@ -8,6 +8,7 @@ from sqlalchemy import MetaData
 def all_metadata() -> MetaData:
     from privguard.actors import models as _actors  # noqa: F401
     from privguard.audit import models as _audit  # noqa: F401
+    from privguard.consent import models as _consent  # noqa: F401
     from privguard.marketplace import models as _marketplace  # noqa: F401
     from privguard.store import meta as _meta  # noqa: F401
     from privguard.store.base import Base

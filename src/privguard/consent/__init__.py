@@ -1,0 +1,1 @@
+"""Consent: privacy notices and their versions, the consent ledger, preferences."""
