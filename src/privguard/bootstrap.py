@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from privguard.catalog.loader import load_catalog
 from privguard.catalog.model import Catalog
 from privguard.config import Settings
+from privguard.consent.service import ConsentLedger
 from privguard.crypto.errors import KeyringError
 from privguard.crypto.keyring import Keyring, write_keyring_file
 from privguard.crypto.providers import KeyProvider, provider_factory
@@ -44,6 +45,7 @@ class Runtime:
     vault: Vault
     policy: Policy
     signer: LogSigner  # signs access-log tree heads (audit/sequencer.py)
+    consent: ConsentLedger
 
     def close(self) -> None:
         self.engine.dispose()
@@ -70,8 +72,13 @@ def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
         max_overflow=settings.db_max_overflow,
     )
     sessions = session_factory(engine)
-    vault = Vault(catalog, keys, AccessPolicy(policy), default_region=settings.default_region)
-    runtime = Runtime(settings, engine, sessions, catalog, keys, vault, policy, log_signer(keys))
+    consent = ConsentLedger(policy, catalog)
+    vault = Vault(
+        catalog, keys, AccessPolicy(policy, consent=consent), default_region=settings.default_region
+    )
+    runtime = Runtime(
+        settings, engine, sessions, catalog, keys, vault, policy, log_signer(keys), consent
+    )
     if check:
         try:
             problem = schema_problem(engine)

@@ -198,7 +198,7 @@ def test_a_consumer_sees_who_saw_their_data(world: tuple[World, TestClient]) -> 
     }
     assert marketing["role"] == "marketing" and marketing["allowed"] is False
     assert marketing["fields"] == [{"field": "mobile_phone", "label": "Mobile phone",
-                                    "view": "none", "rule": "default.deny"}]
+                                    "view": "none", "rule": "consent.missing"}]
     # Staff are named by organisation and role only: no employee's identity is disclosed.
     for actor in ("merchant_staff", "marketing"):
         assert str(w.actors[actor].actor_id) not in r.text
@@ -232,7 +232,7 @@ def test_explain_shows_the_rule_chain(world: tuple[World, TestClient]) -> None:
     assert (with_ticket["view"], with_ticket["rule"]) == ("plain", "support.open-ticket-contact")
     nothing = client.get("/v1/policy/explain", headers=h, params={
         **base, "role": "marketing", "purpose": "marketing_sms", "facts": ["open_ticket"]}).json()
-    assert nothing["rule"] == "default.deny" and nothing["view"] == "none"
+    assert nothing["rule"] == "consent.missing" and nothing["view"] == "none"
     bad = client.get("/v1/policy/explain", headers=h, params={**base, "role": "ceo"})
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "role"
 

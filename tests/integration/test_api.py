@@ -292,7 +292,8 @@ def test_roles_without_a_basis_yet_see_nothing_and_cannot_probe(api: Api) -> Non
     r = api.client.get(f"/v1/subjects/{subject_id}", params={"purpose": "marketing_sms"},
                        headers=marketing)
     assert r.status_code == 403  # no consent on record
-    assert r.json()["error"]["rule"] == "default.deny"
+    assert r.json()["error"]["rule"] == "consent.missing"
+    assert "consent missing for purpose marketing_sms" in r.json()["error"]["message"]
     r = api.client.get(f"/v1/subjects/{subject_id}", params={"purpose": "marketing"},
                        headers=marketing)
     assert r.json()["error"]["rule"] == "default.unknown-purpose"

@@ -27,7 +27,7 @@ from privguard.policy.rules import ActorRef, Role
 from privguard.vault.service import Vault
 
 from ..conftest import NOW
-from .world import SCENARIOS, World, build_world
+from .world import SCENARIOS, World, build_world, publish_stub_notice
 
 GOLDEN = Path(__file__).with_name("authz_matrix.json")
 UPDATE = os.environ.get("PRIVGUARD_UPDATE_AUTHZ_MATRIX") == "1"
@@ -43,6 +43,11 @@ PI_ROUTES = {
     ("GET", "/v1/me/access-log"),
     ("GET", "/v1/me/access-log/proof"),
     ("POST", "/v1/tickets"),
+    ("GET", "/v1/me/consents"),
+    ("POST", "/v1/me/consents"),
+    ("POST", "/v1/me/consents/withdraw"),
+    ("POST", "/v1/subjects/{subject_id}/consents/withdraw"),
+    ("POST", "/v1/subjects/{subject_id}/guardians"),
 }
 NO_PI_ROUTES = {
     ("GET", "/healthz"),
@@ -52,6 +57,7 @@ NO_PI_ROUTES = {
     ("GET", "/v1/policy"),
     ("GET", "/v1/policy/explain"),
     ("POST", "/v1/tickets/{ticket_id}/close"),  # needs an existing ticket id: test_access.py
+    ("POST", "/v1/orders"),  # creates an order for the caller's own account: test_consent.py
 }
 # The actor that stands for each role: the "own" side of every scenario.
 ROLES = [r.value for r in Role]
@@ -60,6 +66,7 @@ ROLES = [r.value for r in Role]
 @pytest.fixture
 def world(runtime: Runtime, admin: ActorRef) -> Iterator[tuple[World, TestClient]]:
     w = build_world(runtime, admin)
+    publish_stub_notice(runtime, 1)
     with TestClient(create_app(runtime)) as client:
         yield w, client
 
@@ -139,6 +146,7 @@ def test_a_loosened_rule_fails_the_matrix(
     loosened = build_runtime(runtime.settings.model_copy(update={"policy_path": loose}))
     try:
         w = build_world(loosened, admin)
+        publish_stub_notice(loosened, 1)
         with TestClient(create_app(loosened)) as client:
             actual = collect(w, client, [role], erase=False)
     finally:
@@ -237,6 +245,54 @@ def collect(w: World, client: TestClient, roles: list[str], *, erase: bool) -> d
         # --- register a new customer
         r = client.post("/v1/subjects", headers=h, json={"pi": {"name": "新客户"}})
         actual[f"register|{role}"] = str(r.status_code) if r.status_code == 201 else _error(r)
+
+    # --- consent: each role's use of the consent routes, then every consent-gated read again
+    # with the consumers' consents given, then withdrawn (the "none" customer has no account,
+    # so its consents stay never_asked).
+    optional = [p for p, spec in w.runtime.policy.purposes.items() if not spec.necessary]
+    for role in roles:
+        h = w.headers(role)
+        r = client.get("/v1/me/consents", headers=h)
+        actual[f"consents|{role}"] = str(r.status_code) if r.status_code == 200 else _error(r)
+        for scenario in SCENARIOS:
+            sid = w.subjects[scenario]
+            r = client.post(f"/v1/subjects/{sid}/consents/withdraw", headers=h, json={
+                "kind": "purpose", "target": "marketing_sms", "channel": "support"})
+            actual[f"relay-withdraw|{role}|{scenario}"] = (
+                str(r.status_code) if r.status_code == 200 else _error(r)
+            )
+            r = client.post("/v1/me/consents", headers=h, json={
+                "kind": "purpose", "target": "analytics", "notice_version": 1,
+                "text_shown": "同意", "subject_id": str(sid)})
+            actual[f"grant|{role}|{scenario}"] = (
+                str(r.status_code) if r.status_code == 201 else _error(r)
+            )
+            r = client.post(f"/v1/subjects/{sid}/guardians", headers=h, json={
+                "guardian_subject_id": str(w.subjects["foreign"]), "relation": "parent"})
+            actual[f"guardian|{role}|{scenario}"] = (
+                str(r.status_code) if r.status_code == 201 else _error(r)
+            )
+    for state, path in (("granted", "/v1/me/consents"), ("withdrawn", "/v1/me/consents/withdraw")):
+        for who in ("consumer", "consumer_b"):
+            for purpose in optional:
+                body = {"kind": "purpose", "target": purpose}
+                if state == "granted":
+                    body |= {"notice_version": 1, "text_shown": "我同意"}
+                r = client.post(path, headers=w.headers(who), json=body)
+                assert r.status_code in (200, 201), r.text
+        for role in roles:
+            for scenario in SCENARIOS:
+                sid = w.subjects[scenario]
+                for purpose in optional:
+                    r = client.get(f"/v1/subjects/{sid}", headers=w.headers(role),
+                                   params={"purpose": purpose, "view": "plain"})
+                    key = f"read-{state}|{role}|{scenario}|{purpose}"
+                    if r.status_code != 200:
+                        actual[key] = _error(r)
+                    else:
+                        actual[key] = "200 " + ",".join(
+                            f"{n}={o['view']}" for n, o in sorted(r.json()["fields"].items())
+                        )
 
     # --- erase last (it destroys data): each role on fresh copies of every scenario
     for role in roles if erase else []:

@@ -128,3 +128,19 @@ def build_world(runtime: Runtime, admin: ActorRef) -> World:
     with unit_of_work(runtime.sessions) as session:
         open_ticket(session, world.subjects["own"], topic="delivery", now=now)
     return world
+
+
+def publish_stub_notice(runtime: Runtime, version: int, affected: tuple[str, ...] = ()) -> None:
+    """A notice version as the notice publisher stores it (its content is not under test)."""
+    import json
+
+    from privguard.consent.models import NoticeVersion
+
+    with unit_of_work(runtime.sessions) as session:
+        session.add(
+            NoticeVersion(
+                version=version, content_hash=f"{version:064x}", document="{}",
+                published_at=utcnow(), material=bool(affected), changes="[]",
+                affected=json.dumps(sorted(affected)),
+            )
+        )

@@ -537,7 +537,9 @@ def test_explain_agrees_with_the_gate_everywhere(shipped: Policy, catalog: Catal
                         e = explain(shipped, role, action, purpose, name, View.MASKED, given)
                         assert (e.view, e.rule) == (d.view, d.rule)
                         deciding = [s.rule for s in e.chain if s.decides]
-                        assert deciding == ([d.rule] if d.rule != RULE_DEFAULT_DENY else [])
+                        assert deciding == (
+                            [] if d.rule in (RULE_DEFAULT_DENY, "consent.missing") else [d.rule]
+                        )
 
 
 # ------------------------------------------------------------------ the CLI

@@ -244,7 +244,10 @@ class TestConsentGated:
     def test_denied_without_consent_allowed_with_it(
         self, policy: Policy, role: Role, purpose: str, field: str, rule: str
     ) -> None:
-        assert read(policy, role, purpose, field).rule == RULE_DEFAULT_DENY
+        refused = read(policy, role, purpose, field)
+        assert (refused.rule, refused.reason) == (
+            "consent.missing", f"consent missing for purpose {purpose}"
+        )
         d = read(policy, role, purpose, field, Facts(consents=frozenset({purpose})))
         assert (d.view, d.rule) == (View.MASKED, rule)
 

@@ -14,9 +14,9 @@ from privguard.api.errors import ErrorResponse
 from privguard.audit.service import log_access
 from privguard.clock import utcnow
 from privguard.marketplace.customers import list_customers
-from privguard.marketplace.errors import TicketNotFound
-from privguard.marketplace.models import Order, SupportTicket
-from privguard.marketplace.service import close_ticket, open_ticket
+from privguard.marketplace.errors import MerchantNotFound, TicketNotFound
+from privguard.marketplace.models import Order, Organisation, SupportTicket
+from privguard.marketplace.service import close_ticket, open_ticket, place
 from privguard.policy.rules import ActorRef, Decision, Role, View
 from privguard.vault.errors import AccessDenied, FieldError, InvalidPI, SubjectNotFound
 from privguard.vault.models import Subject
@@ -75,6 +75,51 @@ def merchant_customer_list(
         customers=[CustomerOut(**r.__dict__) for r in rows],
         next_after=rows[-1].subject_id if len(rows) == limit else None,
     )
+
+
+class OrderCreate(BaseModel):
+    merchant_id: uuid.UUID
+    total_cents: int = Field(ge=0)
+    item_count: int = Field(ge=1)
+
+
+class OrderOut(BaseModel):
+    order_id: uuid.UUID
+    merchant_id: uuid.UUID
+    status: str
+    placed_at: datetime
+
+
+RULE_CHECKOUT = "checkout.consumer-self"
+
+
+@router.post(
+    "/v1/orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderOut,
+    responses=ERRORS,
+    summary="Place an order (checkout)",
+)
+def place_order(body: OrderCreate, runtime: RuntimeDep, actor: ActorDep) -> OrderOut:
+    """A consumer places an order with a merchant. Checkout asks nothing about consent:
+    refusing optional purposes never blocks buying (PIPL Art. 16). The order is what gives the
+    merchant and the courier their access, for this order's purposes and window."""
+    if actor.role is not Role.CONSUMER or actor.subject_id is None:
+        raise AccessDenied(RULE_CHECKOUT, "orders are placed by consumer accounts")
+    now = utcnow()
+    with transaction(runtime) as session:
+        merchant = session.get(Organisation, body.merchant_id)
+        if merchant is None or merchant.kind != "merchant":
+            raise MerchantNotFound(body.merchant_id)
+        order_id = place(
+            session,
+            actor.subject_id,
+            body.merchant_id,
+            now=now,
+            total_cents=body.total_cents,
+            item_count=body.item_count,
+        )
+    return OrderOut(order_id=order_id, merchant_id=body.merchant_id, status="placed", placed_at=now)
 
 
 class TicketCreate(BaseModel):

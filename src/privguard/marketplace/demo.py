@@ -190,7 +190,10 @@ def seed_demo(
         # A consumer account for the first customer (to try "who saw my data"), and a support
         # ticket of theirs open, so customer service sees them plain until it is closed.
         consumer = create_actor(
-            session, display_name="消费者 (示例)", role=Role.CONSUMER, now=now,
+            session,
+            display_name="消费者 (示例)",
+            role=Role.CONSUMER,
+            now=now,
             subject_id=subject_ids[0],
         )
         open_ticket(session, subject_ids[0], topic="delivery", now=now)

@@ -43,6 +43,31 @@ def has_open_ticket(session: Session, subject_id: uuid.UUID) -> bool:
     return session.connection().execute(_OPEN_TICKET, {"sid": subject_id}).first() is not None
 
 
+def place(
+    session: Session,
+    subject_id: uuid.UUID,
+    merchant_id: uuid.UUID,
+    *,
+    now: datetime,
+    total_cents: int,
+    item_count: int,
+) -> uuid.UUID:
+    order_id = uuid.uuid4()
+    session.add(
+        Order(
+            order_id=order_id,
+            subject_id=subject_id,
+            merchant_id=merchant_id,
+            status="placed",
+            total_cents=total_cents,
+            item_count=item_count,
+            placed_at=now,
+        )
+    )
+    session.flush()
+    return order_id
+
+
 def open_ticket(
     session: Session,
     subject_id: uuid.UUID,

@@ -110,6 +110,7 @@ class Decision:
 
 RULE_DEFAULT_DENY = "default.deny"
 RULE_UNKNOWN_PURPOSE = "default.unknown-purpose"
+RULE_CONSENT_MISSING = "consent.missing"
 
 
 @dataclass(frozen=True)
@@ -226,10 +227,21 @@ class Policy:
         requested: View,
         facts: Facts,
     ) -> Decision:
-        """First rule whose conditions hold decides; none -> ``default.deny``."""
+        """First rule whose conditions hold decides; none -> ``default.deny``, or
+        ``consent.missing`` when a rule would have decided but for the consumer's consent."""
+        lacks_consent = False
         for rule in self.index.get((role, action, purpose, field), ()):
             if rule.when.holds(facts, purpose):
                 return rule.decision(field, requested)
+            lacks_consent = lacks_consent or (
+                rule.when.consent
+                and rule.view is not View.NONE
+                and (
+                    rule.when.relationship is None or rule.when.relationship in facts.relationships
+                )
+            )
+        if lacks_consent:
+            return _deny(field, RULE_CONSENT_MISSING, f"consent missing for purpose {purpose}")
         return self.default_deny(role, action, purpose, field)
 
     def default_deny(self, role: Role, action: Action, purpose: str, field: str) -> Decision:

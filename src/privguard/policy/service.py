@@ -30,18 +30,30 @@ ORDER_RELATIONSHIPS = frozenset({Relationship.MERCHANT_ORDER, Relationship.ASSIG
 
 
 class ConsentLookup(Protocol):
-    """Which of these purposes the consumer has consented to, now (issue 4 completes it)."""
+    """Which of these purposes the consumer has consented to, now, for this recipient (the
+    asking actor's organisation: sharing needs a consent naming the recipient). The ledger in
+    consent/service.py answers it."""
 
     def granted(
-        self, session: Session, subject_id: uuid.UUID, purposes: frozenset[str], now: datetime
+        self,
+        session: Session,
+        subject_id: uuid.UUID,
+        purposes: frozenset[str],
+        now: datetime,
+        recipient: uuid.UUID | None = None,
     ) -> frozenset[str]: ...
 
 
 class NoConsentRecorded:
-    """Until the consent ledger exists every consent condition is false: deny beyond need."""
+    """Every consent condition false: what tests and tools without a ledger get."""
 
     def granted(
-        self, session: Session, subject_id: uuid.UUID, purposes: frozenset[str], now: datetime
+        self,
+        session: Session,
+        subject_id: uuid.UUID,
+        purposes: frozenset[str],
+        now: datetime,
+        recipient: uuid.UUID | None = None,
     ) -> frozenset[str]:
         return frozenset()
 
@@ -107,7 +119,9 @@ class AccessPolicy:
             agreements=agreements,
         )
         consents = (
-            self.consent.granted(session, subject_id, frozenset({purpose}), now)
+            self.consent.granted(
+                session, subject_id, frozenset({purpose}), now, actor.organisation_id
+            )
             if consent and subject_id is not None
             else frozenset()
         )

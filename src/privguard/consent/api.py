@@ -1,0 +1,234 @@
+"""HTTP routes for consent: the consumer's own answers, relayed withdrawals, guardians."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+from sqlalchemy import select
+
+from privguard.api.deps import ActorDep, RuntimeDep, transaction
+from privguard.api.errors import ErrorResponse
+from privguard.bootstrap import Runtime
+from privguard.clock import utcnow
+from privguard.consent.models import Guardianship, NoticeVersion
+from privguard.consent.rules import Action, Channel, Kind, State, Status, topic
+from privguard.consent.schemas import (
+    ConsentGrant,
+    ConsentsOut,
+    ConsentWithdraw,
+    GuardianIn,
+    Recorded,
+    RelayedWithdraw,
+    StatusOut,
+)
+from privguard.consent.service import ConsentRequest
+from privguard.policy.rules import ActorRef, Role
+from privguard.vault.errors import AccessDenied, FieldError, InvalidPI, SubjectNotFound
+from privguard.vault.models import Subject
+
+router = APIRouter(tags=["consent"])
+
+ERRORS = {
+    401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
+    403: {"model": ErrorResponse, "description": "Not yours to answer; `rule` says why."},
+    404: {"model": ErrorResponse, "description": "No such subject."},
+    422: {"model": ErrorResponse, "description": "Invalid answer; `fields` names the rule."},
+}
+RULE_CONSUMERS_ONLY = "consent.consumers-only"
+RULE_GUARDIANS = "consent.guardians-recorded-by-officers"
+
+
+def _status_out(s: Status) -> StatusOut:
+    return StatusOut(
+        kind=s.kind,
+        target=s.target,
+        state=s.state.value,
+        since=s.since,
+        notice_version=s.notice_version,
+    )
+
+
+def _whose(actor: ActorRef, subject_id: uuid.UUID | None) -> uuid.UUID:
+    if actor.role is not Role.CONSUMER or actor.subject_id is None:
+        raise AccessDenied(RULE_CONSUMERS_ONLY, "consents are given by consumer accounts")
+    return subject_id or actor.subject_id
+
+
+def _state_after(
+    runtime: Runtime, session: object, subject_id: uuid.UUID, kind: str, target: str
+) -> StatusOut:
+    states = runtime.consent.states(session, subject_id, utcnow())  # type: ignore[arg-type]
+    found = states.get(topic(kind, target))
+    if found is None:
+        found = Status(kind, target, State.NEVER_ASKED, None, None)
+    return _status_out(found)
+
+
+@router.get("/v1/me/consents", response_model=ConsentsOut, responses=ERRORS, summary="My consents")
+def my_consents(runtime: RuntimeDep, actor: ActorDep) -> ConsentsOut:
+    """Every consent you have answered and its state now; purposes you never answered are
+    `never_asked` and therefore refused."""
+    subject_id = _whose(actor, None)
+    now = utcnow()
+    with transaction(runtime) as session:
+        states = runtime.consent.states(session, subject_id, now)
+        latest = session.execute(
+            select(NoticeVersion.version).order_by(NoticeVersion.version.desc()).limit(1)
+        ).scalar()
+    optional = runtime.consent.optional_purposes()
+    listed = dict(states)
+    for purpose in optional:
+        key = topic(Kind.PURPOSE, purpose)
+        listed.setdefault(key, Status(Kind.PURPOSE.value, purpose, State.NEVER_ASKED, None, None))
+    return ConsentsOut(
+        subject_id=subject_id,
+        notice_version=latest,
+        optional_purposes=optional,
+        consents=[_status_out(s) for _, s in sorted(listed.items())],
+    )
+
+
+@router.post(
+    "/v1/me/consents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Recorded,
+    responses=ERRORS,
+    summary="Give one consent",
+)
+def give_consent(body: ConsentGrant, runtime: RuntimeDep, actor: ActorDep) -> Recorded:
+    """Exactly one consent per request, against the notice in force, with the words shown.
+    Separate consents (third party, sensitive, public disclosure, cross-border) are each their
+    own request and can never ride along with another answer."""
+    subject_id = _whose(actor, body.subject_id)
+    now = utcnow()
+    with transaction(runtime) as session:
+        birth = runtime.consent.birth_date(session, runtime.vault, subject_id, now)
+        event_id = runtime.consent.record(
+            session,
+            actor,
+            ConsentRequest(
+                subject_id=subject_id,
+                kind=Kind(body.kind),
+                target=body.target,
+                action=Action.GRANTED,
+                channel=Channel(body.channel),
+                text_shown=body.text_shown,
+                notice_version=body.notice_version,
+                expires_at=body.expires_at,
+            ),
+            now=now,
+            birth_date=birth,
+        )
+        state = _state_after(runtime, session, subject_id, body.kind, body.target)
+    return Recorded(event_id=event_id, state=state)
+
+
+@router.post(
+    "/v1/me/consents/withdraw",
+    response_model=Recorded,
+    responses=ERRORS,
+    summary="Withdraw one consent",
+)
+def withdraw_consent(body: ConsentWithdraw, runtime: RuntimeDep, actor: ActorDep) -> Recorded:
+    """One call; the next decision anywhere already sees it (PIPL Art. 15)."""
+    subject_id = _whose(actor, body.subject_id)
+    return _withdraw(
+        runtime,
+        actor,
+        subject_id,
+        body.kind,
+        body.target,
+        Channel(body.channel),
+        "withdrawn by the consumer",
+    )
+
+
+@router.post(
+    "/v1/subjects/{subject_id}/consents/withdraw",
+    response_model=Recorded,
+    responses=ERRORS,
+    summary="Record a withdrawal received elsewhere",
+)
+def relay_withdrawal(
+    subject_id: uuid.UUID, body: RelayedWithdraw, runtime: RuntimeDep, actor: ActorDep
+) -> Recorded:
+    """Customer service records a withdrawal asked for on the phone (`support`); the platform's
+    inbound hooks record unsubscribe replies (`sms`: 退订/TD), links (`email`) and Sec-GPC (`gpc`).
+    Nothing can be granted this way."""
+    return _withdraw(
+        runtime,
+        actor,
+        subject_id,
+        body.kind,
+        body.target,
+        Channel(body.channel),
+        body.text_shown or f"withdrawal received via {body.channel}",
+    )
+
+
+def _withdraw(
+    runtime: Runtime,
+    actor: ActorRef,
+    subject_id: uuid.UUID,
+    kind: str,
+    target: str,
+    channel: Channel,
+    text: str,
+) -> Recorded:
+    now = utcnow()
+    with transaction(runtime) as session:
+        event_id = runtime.consent.record(
+            session,
+            actor,
+            ConsentRequest(
+                subject_id=subject_id,
+                kind=Kind(kind),
+                target=target,
+                action=Action.WITHDRAWN,
+                channel=channel,
+                text_shown=text,
+            ),
+            now=now,
+            birth_date=None,
+        )
+        state = _state_after(runtime, session, subject_id, kind, target)
+    return Recorded(event_id=event_id, state=state)
+
+
+@router.post(
+    "/v1/subjects/{subject_id}/guardians",
+    status_code=status.HTTP_201_CREATED,
+    responses=ERRORS,
+    summary="Record a verified guardian",
+)
+def add_guardian(
+    subject_id: uuid.UUID, body: GuardianIn, runtime: RuntimeDep, actor: ActorDep
+) -> dict[str, str]:
+    """The protection officer records a guardian verified outside privguard; from then on only
+    the guardian can consent for the child while the child is under 14 (PIPL Art. 31)."""
+    if actor.role not in (Role.PRIVACY_OFFICER, Role.PLATFORM_ADMIN):
+        raise AccessDenied(RULE_GUARDIANS, "guardians are recorded by the protection officer")
+    if body.guardian_subject_id == subject_id:
+        raise InvalidPI(
+            [
+                FieldError(
+                    "guardian_subject_id", "guardian.self", "a person cannot be their own guardian"
+                )
+            ]
+        )
+    with transaction(runtime) as session:
+        for sid in (subject_id, body.guardian_subject_id):
+            row = session.get(Subject, sid)
+            if row is None or row.status != "active":
+                raise SubjectNotFound(sid)
+        session.merge(
+            Guardianship(
+                subject_id=subject_id,
+                guardian_subject_id=body.guardian_subject_id,
+                relation=body.relation,
+                recorded_at=utcnow(),
+                recorded_by=actor.actor_id,
+            )
+        )
+    return {"subject_id": str(subject_id), "guardian_subject_id": str(body.guardian_subject_id)}

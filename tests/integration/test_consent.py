@@ -1,0 +1,220 @@
+"""Consent as PIPL writes it, end to end through the API, on SQLite and PostgreSQL:
+no bundling, separate consent per recipient, withdrawal takes effect at once, a material notice
+change asks again, refusing optional purposes never blocks checkout, and children under 14
+consent through a guardian."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from privguard.api.app import create_app
+from privguard.bootstrap import Runtime
+from privguard.clock import utcnow
+from privguard.policy.rules import ActorRef, Role
+from privguard.store.uow import unit_of_work
+
+from .world import World, build_world, publish_stub_notice
+
+SMS_TEXT = "我同意接收短信营销信息，可随时回复“退订”取消。"
+
+
+@pytest.fixture
+def world(runtime: Runtime, admin: ActorRef) -> Iterator[tuple[World, TestClient]]:
+    w = build_world(runtime, admin)
+    publish_stub_notice(runtime, 1)
+    with TestClient(create_app(runtime)) as client:
+        yield w, client
+
+
+def grant(client: TestClient, w: World, purpose: str, *, who: str = "consumer",
+          kind: str = "purpose", version: int = 1, **extra: object):  # type: ignore[no-untyped-def]
+    return client.post("/v1/me/consents", headers=w.headers(who), json={
+        "kind": kind, "target": purpose, "notice_version": version, "text_shown": SMS_TEXT,
+        **extra})
+
+
+def marketing_read(client: TestClient, w: World, scenario: str = "own") -> tuple[int, str]:
+    r = client.get(f"/v1/subjects/{w.subjects[scenario]}", headers=w.headers("marketing"),
+                   params={"purpose": "marketing_sms", "fields": ["mobile_phone"]})
+    body = r.json()
+    if r.status_code != 200:
+        return r.status_code, body["error"]["rule"]
+    return 200, body["fields"]["mobile_phone"]["view"]
+
+
+def test_withdrawal_takes_effect_for_the_next_decision(world: tuple[World, TestClient]) -> None:
+    w, client = world
+    assert marketing_read(client, w) == (403, "consent.missing")
+    r = grant(client, w, "marketing_sms")
+    assert r.status_code == 201, r.text
+    assert r.json()["state"]["state"] == "granted"
+    assert marketing_read(client, w) == (200, "masked")
+    r = client.post("/v1/me/consents/withdraw", headers=w.headers("consumer"),
+                    json={"kind": "purpose", "target": "marketing_sms"})
+    assert r.status_code == 200 and r.json()["state"]["state"] == "withdrawn"
+    assert marketing_read(client, w) == (403, "consent.missing")
+    # Consent to one purpose is not consent to another.
+    grant(client, w, "marketing_email")
+    assert marketing_read(client, w) == (403, "consent.missing")
+
+
+def test_one_request_is_one_consent(world: tuple[World, TestClient]) -> None:
+    w, client = world
+    bundled = client.post("/v1/me/consents", headers=w.headers("consumer"), json=[
+        {"kind": "purpose", "target": "marketing_sms", "notice_version": 1, "text_shown": "x"},
+        {"kind": "purpose", "target": "analytics", "notice_version": 1, "text_shown": "x"}])
+    assert bundled.status_code == 422
+    riding = grant(client, w, "marketing_sms", also=["third_party_sharing", "analytics"])
+    assert riding.status_code == 422
+    assert riding.json()["error"]["fields"][0]["field"] == "also"
+    # Necessary purposes are not consented to at all: they need no consent and cannot be
+    # smuggled into the consent record.
+    r = grant(client, w, "order_fulfilment")
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["rule"] == "consent.not_optional"
+    states = client.get("/v1/me/consents", headers=w.headers("consumer")).json()
+    assert all(c["state"] == "never_asked" for c in states["consents"])
+    assert set(states["optional_purposes"]) == {
+        "marketing_sms", "marketing_email", "personalised_recommendation", "analytics",
+        "third_party_sharing"}
+
+
+def test_separate_consent_names_one_recipient(world: tuple[World, TestClient]) -> None:
+    w, client = world
+    partner = str(w.orgs["partner"])
+    r = grant(client, w, partner, kind="third_party")
+    assert r.status_code == 201
+    ledger, sid = w.runtime.consent, w.subjects["own"]
+    with unit_of_work(w.runtime.sessions) as session:
+        now = utcnow()
+        purposes = frozenset({"third_party_sharing"})
+        assert ledger.granted(session, sid, purposes, now, w.orgs["partner"]) == purposes
+        assert ledger.granted(session, sid, purposes, now, w.orgs["merchant_b"]) == frozenset()
+        assert ledger.granted(session, sid, purposes, now, None) == frozenset()
+    # A general "share my data" grant is not a consent for any recipient...
+    grant(client, w, "third_party_sharing")
+    with unit_of_work(w.runtime.sessions) as session:
+        assert ledger.granted(session, sid, purposes, utcnow(), w.orgs["merchant_b"]) == set()
+    # ...and an unknown recipient cannot be consented to.
+    r = grant(client, w, str(uuid.uuid4()), kind="third_party")
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"][0]["rule"] == "consent.unknown_recipient"
+
+
+def test_a_material_notice_change_suspends_consent_until_answered_again(
+    world: tuple[World, TestClient],
+) -> None:
+    w, client = world
+    grant(client, w, "marketing_sms")
+    grant(client, w, "marketing_email")
+    assert marketing_read(client, w) == (200, "masked")
+    publish_stub_notice(w.runtime, 2, affected=("purpose:marketing_sms",))
+    assert marketing_read(client, w) == (403, "consent.missing")
+    states = {c["target"]: c["state"] for c in
+              client.get("/v1/me/consents", headers=w.headers("consumer")).json()["consents"]}
+    assert states["marketing_sms"] == "suspended"
+    assert states["marketing_email"] == "granted"  # not affected by the change
+    stale = grant(client, w, "marketing_sms", version=1)
+    assert stale.status_code == 422
+    assert stale.json()["error"]["fields"][0]["rule"] == "notice.not_current"
+    assert grant(client, w, "marketing_sms", version=2).status_code == 201
+    assert marketing_read(client, w) == (200, "masked")
+
+
+def test_refusing_every_optional_purpose_never_blocks_checkout(
+    world: tuple[World, TestClient],
+) -> None:
+    w, client = world
+    for purpose in client.get("/v1/me/consents",
+                              headers=w.headers("consumer")).json()["optional_purposes"]:
+        r = client.post("/v1/me/consents/withdraw", headers=w.headers("consumer"),
+                        json={"kind": "purpose", "target": purpose})
+        assert r.status_code == 200
+    # Having refused everything optional, the consumer still buys...
+    r = client.post("/v1/orders", headers=w.headers("consumer"),
+                    json={"merchant_id": str(w.orgs["merchant_a"]), "total_cents": 5990,
+                          "item_count": 1})
+    assert r.status_code == 201 and r.json()["status"] == "placed"
+    # ...and the merchant can fulfil it: what the transaction needs needs no consent.
+    r = client.get(f"/v1/subjects/{w.subjects['own']}", headers=w.headers("merchant_staff"),
+                   params={"purpose": "order_fulfilment", "fields": ["name", "shipping_addresses"]})
+    assert r.status_code == 200
+    assert {v["view"] for v in r.json()["fields"].values()} == {"masked"}
+    assert marketing_read(client, w) == (403, "consent.missing")
+
+
+def test_a_child_under_14_consents_only_through_a_guardian(
+    world: tuple[World, TestClient],
+) -> None:
+    w, client = world
+    runtime = w.runtime
+    today = utcnow().date()
+    child_birth = today.replace(year=today.year - 10).isoformat()
+    with unit_of_work(runtime.sessions) as session:
+        from privguard.actors.service import create_actor, issue_api_key
+        from privguard.actors.system import cli_actor
+
+        admin = cli_actor(session, now=utcnow())
+        child = runtime.vault.register(
+            session, admin, {"name": "小明", "date_of_birth": child_birth}, now=utcnow())
+        kid = create_actor(session, display_name="kid", role=Role.CONSUMER, now=utcnow(),
+                           subject_id=child)
+        kid_token = issue_api_key(session, kid.actor_id, now=utcnow()).token
+    kid_h = {"Authorization": f"Bearer {kid_token}"}
+    body = {"kind": "purpose", "target": "marketing_sms", "notice_version": 1,
+            "text_shown": SMS_TEXT}
+    r = client.post("/v1/me/consents", headers=kid_h, json=body)
+    assert r.status_code == 403 and r.json()["error"]["rule"] == "consent.guardian-required"
+    # A parent who is not (yet) recorded as guardian cannot answer either.
+    r = client.post("/v1/me/consents", headers=w.headers("consumer"),
+                    json={**body, "subject_id": str(child)})
+    assert r.status_code == 403 and r.json()["error"]["rule"] == "consent.self-or-guardian"
+    r = client.post(f"/v1/subjects/{child}/guardians", headers=w.headers("privacy_officer"),
+                    json={"guardian_subject_id": str(w.subjects["own"]), "relation": "parent"})
+    assert r.status_code == 201
+    r = client.post("/v1/me/consents", headers=w.headers("consumer"),
+                    json={**body, "subject_id": str(child)})
+    assert r.status_code == 201, r.text
+    with unit_of_work(runtime.sessions) as session:
+        assert runtime.consent.granted(
+            session, child, frozenset({"marketing_sms"}), utcnow()) == {"marketing_sms"}
+    # The child can still withdraw what the guardian gave.
+    r = client.post("/v1/me/consents/withdraw", headers=kid_h,
+                    json={"kind": "purpose", "target": "marketing_sms"})
+    assert r.status_code == 200 and r.json()["state"]["state"] == "withdrawn"
+
+
+def test_withdrawals_arrive_by_phone_unsubscribe_and_gpc_but_grants_never_do(
+    world: tuple[World, TestClient],
+) -> None:
+    w, client = world
+    sid = w.subjects["own"]
+    grant(client, w, "marketing_sms")
+    url = f"/v1/subjects/{sid}/consents/withdraw"
+    sms = {"kind": "purpose", "target": "marketing_sms", "channel": "sms", "text_shown": "TD"}
+    assert client.post(url, headers=w.headers("marketing"), json=sms).status_code == 403
+    r = client.post(url, headers=w.headers("platform_admin"), json=sms)
+    assert r.status_code == 200 and r.json()["state"]["state"] == "withdrawn"
+    grant(client, w, "marketing_sms")
+    phone = {**sms, "channel": "support", "text_shown": "客户来电要求不再发送营销短信"}
+    r = client.post(url, headers=w.headers("customer_service"), json=phone)
+    assert r.status_code == 200 and r.json()["state"]["state"] == "withdrawn"
+    # No channel of this route can grant, and consumers cannot use it to grant either.
+    r = client.post("/v1/me/consents", headers=w.headers("consumer"), json={
+        "kind": "purpose", "target": "marketing_sms", "notice_version": 1, "text_shown": "x",
+        "channel": "sms"})
+    assert r.status_code == 422  # sms is not a channel a consent can be given through
+
+
+def test_expired_consent_is_not_consent(world: tuple[World, TestClient]) -> None:
+    w, client = world
+    soon = (utcnow() + timedelta(seconds=1)).isoformat()
+    assert grant(client, w, "marketing_sms", expires_at=soon).status_code == 201
+    with unit_of_work(w.runtime.sessions) as session:
+        later = utcnow() + timedelta(seconds=2)
+        states = w.runtime.consent.states(session, w.subjects["own"], later)
+    assert states["purpose:marketing_sms"].state.value == "expired"
