@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from privguard.catalog.loader import load_catalog
 from privguard.catalog.model import Catalog
 from privguard.config import Settings
+from privguard.consent.decisions import ConsentCache
 from privguard.consent.service import ConsentLedger
 from privguard.crypto.errors import KeyringError
 from privguard.crypto.keyring import Keyring, write_keyring_file
@@ -46,6 +47,7 @@ class Runtime:
     policy: Policy
     signer: LogSigner  # signs access-log tree heads (audit/sequencer.py)
     consent: ConsentLedger
+    consent_cache: ConsentCache  # fast answers for services outside the gate
 
     def close(self) -> None:
         self.engine.dispose()
@@ -77,7 +79,8 @@ def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
         catalog, keys, AccessPolicy(policy, consent=consent), default_region=settings.default_region
     )
     runtime = Runtime(
-        settings, engine, sessions, catalog, keys, vault, policy, log_signer(keys), consent
+        settings, engine, sessions, catalog, keys, vault, policy, log_signer(keys), consent,
+        ConsentCache(consent, sessions, ttl=settings.consent_cache_seconds),
     )
     if check:
         try:

@@ -42,12 +42,23 @@ class Settings(BaseSettings):
     policy_path: Path | None = Field(
         default=None, description="A policy YAML replacing the one shipped in the package."
     )
+    notice_path: Path | None = Field(
+        default=None,
+        description="A privacy-notice config YAML (controller, officer, rights, recipients) "
+        "replacing the one shipped in the package (docs/notices.md).",
+    )
     default_region: str = Field(default="CN", description="Region for phone numbers without +CC.")
     db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept open.")
     db_max_overflow: int = Field(default=10, ge=0, description="Extra connections under load.")
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(default=1_048_576, description="Requests larger than this get 413.")
+    consent_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long consent answers for services (may_use, may_contact) are cached in "
+        "a process; changes made elsewhere show within this time. The access gate never caches.",
+    )
     sequencer_interval: float = Field(
         default=1.0,
         ge=0,

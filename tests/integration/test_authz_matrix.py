@@ -48,6 +48,9 @@ PI_ROUTES = {
     ("POST", "/v1/me/consents/withdraw"),
     ("POST", "/v1/subjects/{subject_id}/consents/withdraw"),
     ("POST", "/v1/subjects/{subject_id}/guardians"),
+    ("POST", "/v1/consent/check"),
+    ("POST", "/v1/contact/sends"),
+    ("POST", "/v1/subjects/{subject_id}/history"),
 }
 NO_PI_ROUTES = {
     ("GET", "/healthz"),
@@ -267,11 +270,26 @@ def collect(w: World, client: TestClient, roles: list[str], *, erase: bool) -> d
             actual[f"grant|{role}|{scenario}"] = (
                 str(r.status_code) if r.status_code == 201 else _error(r)
             )
+            r = client.post(f"/v1/subjects/{sid}/history", headers=h, json={
+                "kind": "browsing", "item": "item-1", "at": "2026-11-29T08:00:00+00:00"})
+            actual[f"history-collect|{role}|{scenario}"] = (
+                str(r.status_code) if r.status_code == 204 else _error(r)
+            )
             r = client.post(f"/v1/subjects/{sid}/guardians", headers=h, json={
                 "guardian_subject_id": str(w.subjects["foreign"]), "relation": "parent"})
             actual[f"guardian|{role}|{scenario}"] = (
                 str(r.status_code) if r.status_code == 201 else _error(r)
             )
+    every = [str(w.subjects[s]) for s in SCENARIOS]
+    for role in roles:
+        for purpose in optional:
+            r = client.post("/v1/consent/check", headers=w.headers(role),
+                            json={"purpose": purpose, "subject_ids": every})
+            actual[f"check|{role}|{purpose}"] = str(r.status_code) if r.status_code == 200 \
+                else _error(r)
+        r = client.post("/v1/contact/sends", headers=w.headers(role),
+                        json={"channel": "sms", "campaign": "c1", "subject_ids": every})
+        actual[f"send|{role}"] = str(r.status_code) if r.status_code == 200 else _error(r)
     for state, path in (("granted", "/v1/me/consents"), ("withdrawn", "/v1/me/consents/withdraw")):
         for who in ("consumer", "consumer_b"):
             for purpose in optional:

@@ -79,8 +79,8 @@ def test_one_request_is_one_consent(world: tuple[World, TestClient]) -> None:
     states = client.get("/v1/me/consents", headers=w.headers("consumer")).json()
     assert all(c["state"] == "never_asked" for c in states["consents"])
     assert set(states["optional_purposes"]) == {
-        "marketing_sms", "marketing_email", "personalised_recommendation", "analytics",
-        "third_party_sharing"}
+        "marketing_sms", "marketing_email", "marketing_phone", "marketing_push",
+        "personalised_recommendation", "analytics", "history_collection", "third_party_sharing"}
 
 
 def test_separate_consent_names_one_recipient(world: tuple[World, TestClient]) -> None:
@@ -218,3 +218,88 @@ def test_expired_consent_is_not_consent(world: tuple[World, TestClient]) -> None
         later = utcnow() + timedelta(seconds=2)
         states = w.runtime.consent.states(session, w.subjects["own"], later)
     assert states["purpose:marketing_sms"].state.value == "expired"
+
+
+def test_services_ask_in_batches_and_see_withdrawals(world: tuple[World, TestClient]) -> None:
+    w, client = world
+    ids = [str(w.subjects[s]) for s in ("own", "foreign", "none")]
+    grant(client, w, "personalised_recommendation")
+    r = client.post("/v1/consent/check", headers=w.headers("analyst"),
+                    json={"purpose": "personalised_recommendation", "subject_ids": ids})
+    assert r.status_code == 200
+    assert r.json()["allowed"] == {ids[0]: True, ids[1]: False, ids[2]: False}
+    # Withdrawal through this process drops the cached answer at once.
+    client.post("/v1/me/consents/withdraw", headers=w.headers("consumer"),
+                json={"kind": "purpose", "target": "personalised_recommendation"})
+    r = client.post("/v1/consent/check", headers=w.headers("analyst"),
+                    json={"purpose": "personalised_recommendation", "subject_ids": ids})
+    assert r.json()["allowed"][ids[0]] is False
+    # Only roles that work for a purpose may ask about it.
+    r = client.post("/v1/consent/check", headers=w.headers("merchant_staff"),
+                    json={"purpose": "personalised_recommendation", "subject_ids": ids})
+    assert r.status_code == 403 and r.json()["error"]["rule"] == "consent.check-not-your-purpose"
+    r = client.post("/v1/consent/check", headers=w.headers("analyst"),
+                    json={"subject_ids": [str(uuid.uuid4())] * 1001, "purpose": "analytics"})
+    assert r.status_code == 422
+
+
+def test_in_process_answers_follow_changes_made_elsewhere_within_the_ttl(
+    world: tuple[World, TestClient],
+) -> None:
+    from privguard.consent.decisions import ConsentCache
+
+    w, client = world
+    sid = w.subjects["own"]
+    ticks = [0.0]
+    cache = ConsentCache(w.runtime.consent, w.runtime.sessions, ttl=1.0,
+                         clock=lambda: ticks[0])
+    cache.ledger.listeners.remove(cache.invalidate)  # behave like another process's cache
+    assert cache.may_personalize(sid) is False
+    grant(client, w, "personalised_recommendation")
+    assert cache.may_personalize(sid) is False  # cached for up to a second...
+    ticks[0] = 1.0
+    assert cache.may_personalize(sid) is True  # ...then the change is seen
+    assert cache.may_contact(sid, "sms") is False
+    assert cache.may_use(sid, "personalised_recommendation") is True
+
+
+def test_sends_without_consent_are_refused_and_logged(world: tuple[World, TestClient]) -> None:
+    from sqlalchemy import select
+
+    from privguard.audit.entry import LogEntry
+    from privguard.audit.models import AccessLogEntry
+
+    w, client = world
+    grant(client, w, "marketing_sms")
+    own, foreign = str(w.subjects["own"]), str(w.subjects["foreign"])
+    r = client.post("/v1/contact/sends", headers=w.headers("marketing"), json={
+        "channel": "sms", "campaign": "double11", "subject_ids": [own, foreign]})
+    assert r.status_code == 200
+    assert (r.json()["accepted"], r.json()["refused"]) == ([own], [foreign])
+    with unit_of_work(w.runtime.sessions) as session:
+        entries = [LogEntry.from_json(t) for t in session.execute(
+            select(AccessLogEntry.entry)).scalars()]
+    sends = {str(e.subject_id): e for e in entries if e.action == "contact.send"}
+    assert sends[foreign].decisions[0]["rule"] == "consent.missing"
+    assert sends[own].detail == {"channel": "sms", "campaign": "double11"}
+    r = client.post("/v1/contact/sends", headers=w.headers("analyst"), json={
+        "channel": "sms", "campaign": "x", "subject_ids": [own]})
+    assert r.status_code == 403
+
+
+def test_history_is_collected_only_while_allowed(world: tuple[World, TestClient]) -> None:
+    w, client = world
+    sid = w.subjects["own"]
+    event = {"kind": "search", "query": "蓝牙耳机", "at": "2026-11-29T08:00:00+00:00"}
+    url = f"/v1/subjects/{sid}/history"
+    r = client.post(url, headers=w.headers("platform_admin"), json=event)
+    assert r.status_code == 403 and r.json()["error"]["rule"] == "consent.missing"
+    grant(client, w, "history_collection")
+    assert client.post(url, headers=w.headers("platform_admin"), json=event).status_code == 204
+    history = client.get(f"/v1/subjects/{sid}", headers=w.headers("consumer"), params={
+        "purpose": "account_management", "fields": ["search_history"], "view": "plain"}).json()
+    assert history["fields"]["search_history"]["value"][-1]["query"] == "蓝牙耳机"
+    client.post("/v1/me/consents/withdraw", headers=w.headers("consumer"),
+                json={"kind": "purpose", "target": "history_collection"})
+    r = client.post(url, headers=w.headers("platform_admin"), json=event)
+    assert r.status_code == 403

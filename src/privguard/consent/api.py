@@ -9,21 +9,28 @@ from sqlalchemy import select
 
 from privguard.api.deps import ActorDep, RuntimeDep, transaction
 from privguard.api.errors import ErrorResponse
+from privguard.audit.service import log_access
 from privguard.bootstrap import Runtime
 from privguard.clock import utcnow
+from privguard.consent.decisions import purpose_of_channel
 from privguard.consent.models import Guardianship, NoticeVersion
 from privguard.consent.rules import Action, Channel, Kind, State, Status, topic
 from privguard.consent.schemas import (
+    ConsentCheck,
+    ConsentCheckOut,
     ConsentGrant,
     ConsentsOut,
     ConsentWithdraw,
     GuardianIn,
+    HistoryEvent,
     Recorded,
     RelayedWithdraw,
+    SendOut,
+    SendRequest,
     StatusOut,
 )
 from privguard.consent.service import ConsentRequest
-from privguard.policy.rules import ActorRef, Role
+from privguard.policy.rules import ActorRef, Decision, Role, View
 from privguard.vault.errors import AccessDenied, FieldError, InvalidPI, SubjectNotFound
 from privguard.vault.models import Subject
 
@@ -232,3 +239,124 @@ def add_guardian(
             )
         )
     return {"subject_id": str(subject_id), "guardian_subject_id": str(body.guardian_subject_id)}
+
+
+RULE_NOT_YOUR_PURPOSE = "consent.check-not-your-purpose"
+RULE_CONTACT = "consent.contact"
+
+
+def _service_purpose(
+    runtime: Runtime, actor: ActorRef, purpose: str | None, channel: str | None
+) -> str:
+    if (purpose is None) == (channel is None):
+        raise InvalidPI(
+            [FieldError("purpose", "request.one_of", "give exactly one of purpose and channel")]
+        )
+    name = purpose or purpose_of_channel(str(channel))
+    if name not in runtime.policy.purposes:
+        raise InvalidPI(
+            [FieldError("purpose", "policy.unknown_purpose", "is not a purpose of the policy")]
+        )
+    if not runtime.policy.works_for(actor.role, name):
+        raise AccessDenied(
+            RULE_NOT_YOUR_PURPOSE, f"{actor.role.value} does not work for purpose {name}"
+        )
+    return name
+
+
+@router.post(
+    "/v1/consent/check",
+    response_model=ConsentCheckOut,
+    responses=ERRORS,
+    summary="May we? For up to 1,000 customers",
+)
+def check_consent(body: ConsentCheck, runtime: RuntimeDep, actor: ActorDep) -> ConsentCheckOut:
+    """For recommendation, search, ads and messaging services: whether each customer currently
+    consents to the purpose (or the marketing channel). Only roles that work for that purpose
+    may ask; the answer for sharing is for the asking organisation as recipient."""
+    purpose = _service_purpose(runtime, actor, body.purpose, body.channel)
+    allowed = runtime.consent_cache.may_use_many(
+        body.subject_ids, purpose, recipient=actor.organisation_id
+    )
+    with transaction(runtime) as session:
+        log_access(
+            session,
+            actor=actor,
+            subject_id=None,
+            action="consent.check",
+            purpose=purpose,
+            decisions=[Decision("*", View.MASKED, RULE_CONTACT, "consent states asked")],
+            now=utcnow(),
+            detail={"subjects": len(allowed)},
+        )
+    return ConsentCheckOut(purpose=purpose, allowed=allowed)
+
+
+@router.post(
+    "/v1/contact/sends",
+    response_model=SendOut,
+    responses=ERRORS,
+    summary="Send a marketing message (consent checked per customer)",
+)
+def send_marketing(body: SendRequest, runtime: RuntimeDep, actor: ActorDep) -> SendOut:
+    """Each customer without a current consent for the channel is refused, and every answer is
+    in that customer's access log (Consumer Rights Protection Law Art. 29: no commercial
+    messages without consent or after a refusal). Accepted messages go to the relay."""
+    purpose = _service_purpose(runtime, actor, None, body.channel)
+    now = utcnow()
+    allowed = runtime.consent_cache.may_use_many(body.subject_ids, purpose, now=now)
+    ok = Decision("*", View.MASKED, RULE_CONTACT, f"consent to {purpose} on record")
+    refused = Decision("*", View.NONE, "consent.missing", f"consent missing for purpose {purpose}")
+    with transaction(runtime) as session:
+        for sid, yes in allowed.items():
+            log_access(
+                session,
+                actor=actor,
+                subject_id=sid,
+                action="contact.send",
+                purpose=purpose,
+                decisions=[ok if yes else refused],
+                now=now,
+                detail={"channel": body.channel, "campaign": body.campaign},
+            )
+    return SendOut(
+        channel=body.channel,
+        accepted=[s for s, yes in allowed.items() if yes],
+        refused=[s for s, yes in allowed.items() if not yes],
+    )
+
+
+HISTORY_FIELDS = {"browsing": "browsing_history", "search": "search_history"}
+
+
+@router.post(
+    "/v1/subjects/{subject_id}/history",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ERRORS,
+    summary="Collect a browsing or search event",
+)
+def collect_history(
+    subject_id: uuid.UUID, body: HistoryEvent, runtime: RuntimeDep, actor: ActorDep
+) -> None:
+    """The collector appends one event to the customer's encrypted history, only while the
+    customer allows collection (purpose `history_collection`); otherwise 403
+    `consent.missing` and nothing is stored."""
+    record: dict[str, str] = {"at": body.at.isoformat()}
+    if body.kind == "browsing":
+        if not body.item:
+            raise InvalidPI([FieldError("item", "required.missing", "a browsing event needs item")])
+        record["item"] = body.item
+    else:
+        if not body.query:
+            raise InvalidPI([FieldError("query", "required.missing", "a search event needs query")])
+        record["query"] = body.query
+    with transaction(runtime) as session:
+        runtime.vault.append_records(
+            session,
+            actor,
+            subject_id,
+            HISTORY_FIELDS[body.kind],
+            [record],
+            purpose="history_collection",
+            now=utcnow(),
+        )

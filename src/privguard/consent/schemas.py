@@ -81,3 +81,41 @@ class GuardianIn(BaseModel):
 
     guardian_subject_id: uuid.UUID
     relation: Literal["parent", "legal_guardian"]
+
+
+class ConsentCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str | None = Field(default=None, description="A purpose; or give `channel`.")
+    channel: Literal["sms", "email", "phone", "push"] | None = Field(
+        default=None, description="A marketing channel (its purpose is looked up)."
+    )
+    subject_ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
+
+
+class ConsentCheckOut(BaseModel):
+    purpose: str
+    allowed: dict[uuid.UUID, bool]
+
+
+class SendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["sms", "email", "phone", "push"]
+    campaign: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    subject_ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
+
+
+class SendOut(BaseModel):
+    channel: str
+    accepted: list[uuid.UUID] = Field(description="Consented: handed to the message relay.")
+    refused: list[uuid.UUID] = Field(description="No current consent: not sent, and logged.")
+
+
+class HistoryEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["browsing", "search"]
+    item: str | None = Field(default=None, max_length=200)
+    query: str | None = Field(default=None, max_length=200)
+    at: datetime

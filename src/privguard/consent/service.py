@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -83,6 +84,8 @@ class ConsentLedger:
     def __init__(self, policy: Policy, catalog: Catalog) -> None:
         self.policy = policy
         self.catalog = catalog
+        # Called with the subject id after each recorded event (caches drop that subject).
+        self.listeners: list[Callable[[uuid.UUID], None]] = []
 
     # ---------------------------------------------------------------- what may be consented
     def optional_purposes(self) -> list[str]:
@@ -174,6 +177,8 @@ class ConsentLedger:
         )
         session.add(event)
         session.flush()
+        for listener in self.listeners:
+            listener(request.subject_id)
         return event.event_id
 
     def _may_relay_withdrawal(self, actor: ActorRef, request: ConsentRequest) -> bool:
@@ -247,9 +252,10 @@ class ConsentLedger:
             ConsentRecord(r.kind, r.target, Action(r.action), r.at, r.notice_version, r.expires_at)
             for r in conn.execute(_EVENTS_OF, {"sid": subject_id})
         ]
-        return current_states(events, self._material(session), now)
+        return current_states(events, self.material(session), now)
 
-    def _material(self, session: Session) -> list[tuple[int, frozenset[str]]]:
+    def material(self, session: Session) -> list[tuple[int, frozenset[str]]]:
+        """(version, topics to ask again) of every material notice change."""
         rows = session.connection().execute(_MATERIAL).all()
         return [(r.version, frozenset(json.loads(r.affected))) for r in rows]
 

@@ -287,6 +287,13 @@ class Policy:
             self._shapes[key] = found
         return found
 
+    def works_for(self, role: Role, purpose: str) -> bool:
+        """Whether any rule lets this role do anything for this purpose."""
+        return any(
+            key[0] is role and key[2] == purpose and any(r.view is not View.NONE for r in rules)
+            for key, rules in self.index.items()
+        )
+
     def conceals(self, role: Role) -> bool:
         """Roles that reach customers only through relationships must not learn, from an
         error, that a customer they are not tied to exists (issue 3, tenant isolation)."""

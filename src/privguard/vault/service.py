@@ -222,10 +222,10 @@ class Vault:
         subject_id: uuid.UUID | None,
         fields: Sequence[str],
         now: datetime,
+        purpose: str = WRITE_PURPOSE,
     ) -> list[Decision]:
         """One decision per field written (``*`` for erase); any refusal refuses the whole
         change, logged before AccessDenied is raised."""
-        purpose = WRITE_PURPOSE
         names = list(fields) or ["*"]
         facts = self.access.facts(session, actor, action, purpose, names, subject_id, now)
         decisions = self.access.decide(actor, action, purpose, names, View.PLAIN, facts)
@@ -376,30 +376,86 @@ class Vault:
         changes: Mapping[str, Any],
         *,
         now: datetime,
+        purpose: str = WRITE_PURPOSE,
     ) -> list[str]:
         """Set (or with ``None`` remove) fields. Returns the names of the fields changed."""
         self._reject_unknown(changes)
         decisions = self._require_write(
-            session, actor, Action.UPDATE, subject_id, list(changes), now
+            session, actor, Action.UPDATE, subject_id, list(changes), now, purpose
         )
         canonical = self.validate(changes, today=now.date(), allow_null=True)
+        return self._rewrite(
+            session, actor, subject_id, decisions, purpose, now, lambda _current: canonical
+        )
+
+    def append_records(
+        self,
+        session: Session,
+        actor: ActorRef,
+        subject_id: uuid.UUID,
+        field_name: str,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        purpose: str,
+        now: datetime,
+        keep: int = 200,
+    ) -> None:
+        """Add events to a history field (browsing, search), keeping the newest ``keep``.
+
+        It is an update of that field under ``purpose``, decided by the policy like any other;
+        the collector never sees the history it appends to.
+        """
+        self._reject_unknown([field_name])
+        decisions = self._require_write(
+            session, actor, Action.UPDATE, subject_id, [field_name], now, purpose
+        )
+
+        def appended(current: Mapping[str, Any]) -> dict[str, Any]:
+            merged = [*(current.get(field_name) or []), *items][-keep:]
+            return self.validate({field_name: merged}, today=now.date())
+
+        self._rewrite(
+            session, actor, subject_id, decisions, purpose, now, appended, reads=[field_name]
+        )
+
+    def _rewrite(
+        self,
+        session: Session,
+        actor: ActorRef,
+        subject_id: uuid.UUID,
+        decisions: list[Decision],
+        purpose: str,
+        now: datetime,
+        changes_for: Any,
+        reads: Sequence[str] = (),
+    ) -> list[str]:
+        """Lock, open, change and reseal one subject's record, then log the change.
+
+        ``changes_for`` gets the current plaintext of the fields named in ``reads`` and returns
+        canonical values (``None`` removes a field).
+        """
         row = self._load(session, subject_id, lock=True)
         if row is None:
             raise SubjectNotFound(subject_id)
         if row.status == ERASED:
             raise SubjectErased(subject_id)
+        sealer = self._open_key(subject_id, row)
+        record = open_record(sealer, row.sealed)
+        sid = str(subject_id)
+        current = {
+            n: _decode(sealer.open(record[n].ciphertext, field_aad(sid, n, row.key_version)))
+            for n in reads
+            if n in record
+        }
+        canonical = changes_for(current)
         names = list(canonical)
         if not names:
             return names
-        sealer = self._open_key(subject_id, row)
-        record = open_record(sealer, row.sealed)
         indexes: list[dict[str, Any]] = []
         present = {n: v for n, v in canonical.items() if v is not None}
         for name in names:
             record.pop(name, None)
-        record.update(
-            self._seal_fields(subject_id, row.key_version, sealer, present, now, indexes)
-        )
+        record.update(self._seal_fields(subject_id, row.key_version, sealer, present, now, indexes))
         conn = session.connection()
         conn.execute(
             update(SUBJECTS)
@@ -418,7 +474,7 @@ class Vault:
             actor=actor,
             subject_id=subject_id,
             action=Action.UPDATE,
-            purpose=WRITE_PURPOSE,
+            purpose=purpose,
             decisions=decisions,
             now=now,
         )
@@ -474,9 +530,7 @@ class Vault:
         policy = self.access.policy
         if not policy.could_allow(actor.role, Action.READ, purpose, names):
             # No facts could change this answer, so it says nothing about the subject.
-            denied = [
-                policy.default_deny(actor.role, Action.READ, purpose, n) for n in names
-            ]
+            denied = [policy.default_deny(actor.role, Action.READ, purpose, n) for n in names]
             _refuse(session, actor, Action.READ, subject_id, purpose, denied, now)
         conceal = policy.conceals(actor.role)
         row = self._load(session, subject_id)
@@ -484,15 +538,19 @@ class Vault:
             if conceal or row is None:
                 raise SubjectNotFound(subject_id)
             raise SubjectErased(subject_id)
-        facts = self.access.facts(
-            session, actor, Action.READ, purpose, names, subject_id, now
-        )
+        facts = self.access.facts(session, actor, Action.READ, purpose, names, subject_id, now)
         decisions = self.access.decide(actor, Action.READ, purpose, names, view, facts)
         allowed = [d for d in decisions if d.allowed]
         denied = [d for d in decisions if not d.allowed]
         if not allowed:
             _refuse(
-                session, actor, Action.READ, subject_id, purpose, decisions, now,
+                session,
+                actor,
+                Action.READ,
+                subject_id,
+                purpose,
+                decisions,
+                now,
                 conceal=conceal,
             )
         log_access(
@@ -516,7 +574,10 @@ class Vault:
                 continue
             plain = _decode(sealer.open(entry.ciphertext, field_aad(sid, d.field, row.key_version)))
             values[d.field] = FieldValue(
-                d.field, d.view, self._shape(self.catalog.fields[d.field], d.view, plain), True,
+                d.field,
+                d.view,
+                self._shape(self.catalog.fields[d.field], d.view, plain),
+                True,
                 d.rule,
             )
         return ReadResult(subject_id=subject_id, purpose=purpose, values=values, denied=denied)
