@@ -25,6 +25,7 @@ from privguard.bootstrap import NotInitialised, Runtime, build_runtime, initiali
 from privguard.catalog.loader import CatalogError
 from privguard.clock import utcnow
 from privguard.config import Settings, load_settings
+from privguard.consent.cli import notice_app
 from privguard.crypto.errors import KeyringError
 from privguard.crypto.keyring import Keyring
 from privguard.crypto.providers import RotatingKeyProvider
@@ -45,6 +46,7 @@ app.add_typer(subjects_app, name="subjects")
 app.add_typer(actors_app, name="actors")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(notice_app, name="notice")
 
 @app.callback()
 def _command_scope() -> None:

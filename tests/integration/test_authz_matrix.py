@@ -59,8 +59,11 @@ NO_PI_ROUTES = {
     ("GET", "/v1/catalog"),
     ("GET", "/v1/policy"),
     ("GET", "/v1/policy/explain"),
+    ("GET", "/v1/notice"),  # public: readable before sign-up
+    ("GET", "/v1/notice/{version}"),
     ("POST", "/v1/tickets/{ticket_id}/close"),  # needs an existing ticket id: test_access.py
     ("POST", "/v1/orders"),  # creates an order for the caller's own account: test_consent.py
+    ("GET", "/v1/me/consents/{event_id}/receipt"),  # own events only: test_consent.py
 }
 # The actor that stands for each role: the "own" side of every scenario.
 ROLES = [r.value for r in Role]

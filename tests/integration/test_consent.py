@@ -303,3 +303,24 @@ def test_history_is_collected_only_while_allowed(world: tuple[World, TestClient]
                 json={"kind": "purpose", "target": "history_collection"})
     r = client.post(url, headers=w.headers("platform_admin"), json=event)
     assert r.status_code == 403
+
+
+def test_a_consumer_gets_a_receipt_for_each_answer(world: tuple[World, TestClient]) -> None:
+    w, client = world
+    event_id = grant(client, w, "marketing_sms").json()["event_id"]
+    r = client.get(f"/v1/me/consents/{event_id}/receipt", headers=w.headers("consumer"),
+                   params={"locale": "en"})
+    assert r.status_code == 200
+    receipt = r.json()
+    assert (receipt["what"], receipt["action"], receipt["notice_version"]) == (
+        "Marketing by SMS", "granted", 1)
+    assert receipt["notice_hash"] == f"{1:064x}"
+    assert receipt["text_shown"] == SMS_TEXT
+    assert receipt["withdraw"]["body"] == {"kind": "purpose", "target": "marketing_sms"}
+    page = client.get(f"/v1/me/consents/{event_id}/receipt", headers=w.headers("consumer"),
+                      params={"format": "html"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert "同意回执" in page.text and "短信营销" in page.text and "如何撤回" in page.text
+    # Someone else's receipt is not found, not forbidden: ids reveal nothing.
+    other = client.get(f"/v1/me/consents/{event_id}/receipt", headers=w.headers("consumer_b"))
+    assert other.status_code == 404 and other.json()["error"]["code"] == "receipt_not_found"

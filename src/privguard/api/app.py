@@ -80,6 +80,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     from privguard.audit.api import router as audit_router
     from privguard.catalog.api import router as catalog_router
     from privguard.consent.api import router as consent_router
+    from privguard.consent.notice_api import router as notice_router
     from privguard.marketplace.api import router as marketplace_router
     from privguard.policy.api import router as policy_router
     from privguard.vault.api import router as vault_router
@@ -112,6 +113,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(marketplace_router)
     app.include_router(consent_router)
+    app.include_router(notice_router)
 
     @app.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness")
     def healthz() -> Health:

@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from privguard.actors.service import AuthenticationFailed
 from privguard.audit.proof import ProofUnavailable
+from privguard.consent.notices import NoticeNotFound
+from privguard.consent.receipts import ReceiptNotFound
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.marketplace.errors import MarketplaceNotFound
 from privguard.vault.errors import (
@@ -77,7 +79,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(status, exc.code, str(exc), fields=fields, rule=rule)
 
     @app.exception_handler(MarketplaceNotFound)
-    async def _missing(_: Request, exc: MarketplaceNotFound) -> JSONResponse:
+    @app.exception_handler(ReceiptNotFound)
+    async def _missing(_: Request, exc: MarketplaceNotFound | ReceiptNotFound) -> JSONResponse:
+        return error_response(404, exc.code, str(exc))
+
+    @app.exception_handler(NoticeNotFound)
+    async def _no_notice(_: Request, exc: NoticeNotFound) -> JSONResponse:
         return error_response(404, exc.code, str(exc))
 
     @app.exception_handler(ProofUnavailable)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import select
 
 from privguard.api.deps import ActorDep, RuntimeDep, transaction
@@ -14,6 +16,7 @@ from privguard.bootstrap import Runtime
 from privguard.clock import utcnow
 from privguard.consent.decisions import purpose_of_channel
 from privguard.consent.models import Guardianship, NoticeVersion
+from privguard.consent.receipts import build_receipt, render_receipt_html
 from privguard.consent.rules import Action, Channel, Kind, State, Status, topic
 from privguard.consent.schemas import (
     ConsentCheck,
@@ -360,3 +363,30 @@ def collect_history(
             purpose="history_collection",
             now=utcnow(),
         )
+
+
+@router.get(
+    "/v1/me/consents/{event_id}/receipt",
+    responses={
+        **ERRORS,
+        200: {"description": "The receipt as JSON, or a readable page with `format=html`."},
+    },
+    summary="A receipt for one consent answer",
+)
+def consent_receipt(
+    event_id: int,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+    format: Literal["json", "html"] = "json",
+    locale: Literal["zh-CN", "en"] = "zh-CN",
+) -> Response:
+    """What you agreed to or withdrew, when, under which notice version (with its hash), the
+    exact words shown, and how to withdraw."""
+    subject_id = _whose(actor, None)
+    with transaction(runtime) as session:
+        receipt = build_receipt(
+            session, runtime.policy, runtime.catalog, subject_id, event_id, locale
+        )
+    if format == "html":
+        return HTMLResponse(render_receipt_html(receipt, locale))
+    return JSONResponse(receipt)

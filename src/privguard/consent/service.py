@@ -7,7 +7,6 @@ decision in any process (PIPL Art. 15), with nothing cached across requests.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from privguard.audit.context import current_request_id
 from privguard.catalog.model import Catalog
 from privguard.consent.models import ConsentEvent, Guardianship, NoticeVersion
+from privguard.consent.notices import material_changes
 from privguard.consent.rules import (
     WITHDRAW_ONLY,
     Action,
@@ -58,9 +58,6 @@ _EVENTS_OF = (
     )
     .where(EVENTS.c.subject_id == bindparam("sid"))
     .order_by(EVENTS.c.event_id)
-)
-_MATERIAL = select(NoticeVersion.version, NoticeVersion.affected).where(
-    NoticeVersion.material.is_(True)
 )
 
 
@@ -256,8 +253,7 @@ class ConsentLedger:
 
     def material(self, session: Session) -> list[tuple[int, frozenset[str]]]:
         """(version, topics to ask again) of every material notice change."""
-        rows = session.connection().execute(_MATERIAL).all()
-        return [(r.version, frozenset(json.loads(r.affected))) for r in rows]
+        return [(m.version, m.affected) for m in material_changes(session)]
 
     def granted(
         self,

@@ -22,6 +22,7 @@ from privguard.actors.models import Actor, ApiKey
 from privguard.actors.service import create_actor, issue_api_key
 from privguard.actors.system import cli_actor
 from privguard.bootstrap import Runtime
+from privguard.consent.notices import current_document, publish_notice
 from privguard.marketplace.demo_data import PRODUCTS, consumer_pi, plan_orders
 from privguard.marketplace.models import Order, Organisation
 from privguard.marketplace.service import open_ticket
@@ -111,6 +112,9 @@ def seed_demo(
         admin = cli_actor(session, now=now)
         merchants, carriers, couriers, shown = _seed_organisations(session, now)
         set_meta(session, DEMO_ACTORS, json.dumps([str(a) for a in shown]))
+        # A privacy notice in force, so consents can be answered against it (PIPL Art. 17).
+        notice = current_document(runtime.catalog, runtime.policy, runtime.settings.notice_path)
+        publish_notice(session, notice, now=now)
 
     rng = random.Random(size.seed)
     fake = Faker("zh_CN")
