@@ -324,3 +324,35 @@ def test_a_consumer_gets_a_receipt_for_each_answer(world: tuple[World, TestClien
     # Someone else's receipt is not found, not forbidden: ids reveal nothing.
     other = client.get(f"/v1/me/consents/{event_id}/receipt", headers=w.headers("consumer_b"))
     assert other.status_code == 404 and other.json()["error"]["code"] == "receipt_not_found"
+
+
+def test_sec_gpc_is_recorded_once_as_opting_out_of_sharing(
+    world: tuple[World, TestClient],
+) -> None:
+    w, client = world
+    partner = w.orgs["partner"]
+    grant(client, w, str(partner), kind="third_party")
+    with unit_of_work(w.runtime.sessions) as session:
+        assert w.runtime.consent.granted(
+            session, w.subjects["own"], frozenset({"third_party_sharing"}), utcnow(), partner
+        ) == {"third_party_sharing"}
+    gpc = {**w.headers("consumer"), "Sec-GPC": "1"}
+    for _ in range(2):
+        assert client.get("/v1/me/consents", headers=gpc).status_code == 200
+    states = {(c["kind"], c["target"]): c["state"] for c in
+              client.get("/v1/me/consents", headers=w.headers("consumer")).json()["consents"]}
+    assert states[("purpose", "third_party_sharing")] == "withdrawn"
+    with unit_of_work(w.runtime.sessions) as session:
+        assert w.runtime.consent.granted(
+            session, w.subjects["own"], frozenset({"third_party_sharing"}), utcnow(), partner
+        ) == frozenset()
+        from sqlalchemy import func, select
+
+        from privguard.consent.models import ConsentEvent
+
+        gpc_events = session.execute(
+            select(func.count()).select_from(ConsentEvent).where(ConsentEvent.channel == "gpc")
+        ).scalar_one()
+    assert gpc_events == 1  # recorded once, not on every request
+    # Staff requests carrying the header record nothing for anyone.
+    client.get("/v1/me", headers={**w.headers("marketing"), "Sec-GPC": "1"})

@@ -12,7 +12,10 @@ from sqlalchemy.orm import Session
 
 from privguard.actors.service import AuthenticationFailed, authenticate
 from privguard.bootstrap import Runtime
-from privguard.policy.rules import ActorRef
+from privguard.clock import utcnow
+from privguard.consent.rules import Action, Channel, Kind, State, topic
+from privguard.consent.service import ConsentRequest
+from privguard.policy.rules import ActorRef, Role
 from privguard.store.uow import unit_of_work
 from privguard.vault.errors import AccessDenied
 
@@ -33,6 +36,7 @@ def transaction(runtime: Runtime) -> Iterator[Session]:
 
 
 def current_actor(
+    request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     header_key: Annotated[str | None, Depends(api_key_header)],
@@ -41,7 +45,40 @@ def current_actor(
     if not token:
         raise AuthenticationFailed("an API key is required (Authorization: Bearer …)")
     with runtime.sessions() as session:
-        return authenticate(session, token)
+        actor = authenticate(session, token)
+    if request.headers.get("sec-gpc") == "1":
+        honour_gpc(runtime, actor)
+    return actor
+
+
+def honour_gpc(runtime: Runtime, actor: ActorRef) -> None:
+    """A consumer's browser says "do not sell or share" (Global Privacy Control, CCPA regs
+    §7025): recorded once as a withdrawal of sharing, which stops every recipient."""
+    if actor.role is not Role.CONSUMER or actor.subject_id is None:
+        return
+    now = utcnow()
+    with unit_of_work(runtime.sessions) as session:
+        states = runtime.consent.states(session, actor.subject_id, now)
+        sharing = states.get(topic(Kind.PURPOSE, GPC_PURPOSE))
+        if sharing is not None and sharing.state is State.WITHDRAWN:
+            return
+        runtime.consent.record(
+            session,
+            actor,
+            ConsentRequest(
+                subject_id=actor.subject_id,
+                kind=Kind.PURPOSE,
+                target=GPC_PURPOSE,
+                action=Action.WITHDRAWN,
+                channel=Channel.GPC,
+                text_shown="Sec-GPC: 1",
+            ),
+            now=now,
+            birth_date=None,
+        )
+
+
+GPC_PURPOSE = "third_party_sharing"
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
