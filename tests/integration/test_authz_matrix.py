@@ -60,6 +60,9 @@ NO_PI_ROUTES = {
     ("GET", "/v1/policy"),
     ("GET", "/v1/policy/explain"),
     ("GET", "/v1/notice"),  # public: readable before sign-up
+    ("GET", "/v1/unsubscribe"),  # public page, changes nothing: test_consent.py
+    ("POST", "/v1/unsubscribe"),  # the signed token is the authority: test_consent.py
+    ("POST", "/v1/inbound/sms"),  # platform SMS gateway only: test_consent.py
     ("GET", "/v1/notice/{version}"),
     ("POST", "/v1/tickets/{ticket_id}/close"),  # needs an existing ticket id: test_access.py
     ("POST", "/v1/orders"),  # creates an order for the caller's own account: test_consent.py

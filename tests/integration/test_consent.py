@@ -356,3 +356,44 @@ def test_sec_gpc_is_recorded_once_as_opting_out_of_sharing(
     assert gpc_events == 1  # recorded once, not on every request
     # Staff requests carrying the header record nothing for anyone.
     client.get("/v1/me", headers={**w.headers("marketing"), "Sec-GPC": "1"})
+
+
+def test_unsubscribe_by_sms_reply(world: tuple[World, TestClient]) -> None:
+    w, client = world
+    grant(client, w, "marketing_sms")
+    phone = w.pi["own"]["mobile_phone"]
+    r = client.post("/v1/inbound/sms", headers=w.headers("platform_admin"),
+                    json={"phone": phone, "text": "好的，谢谢"})
+    assert r.json() == {"unsubscribe": False, "withdrawn": []}
+    assert marketing_read(client, w) == (200, "masked")
+    r = client.post("/v1/inbound/sms", headers=w.headers("platform_admin"),
+                    json={"phone": phone, "text": " ＴＤ "})
+    assert r.json() == {"unsubscribe": True, "withdrawn": [str(w.subjects["own"])]}
+    assert marketing_read(client, w) == (403, "consent.missing")
+    r = client.post("/v1/inbound/sms", headers=w.headers("marketing"),
+                    json={"phone": phone, "text": "退订"})
+    assert r.status_code == 403
+
+
+def test_unsubscribe_by_email_link(world: tuple[World, TestClient]) -> None:
+    w, client = world
+    grant(client, w, "marketing_email")
+    sid = str(w.subjects["own"])
+    sent = client.post("/v1/contact/sends", headers=w.headers("marketing"), json={
+        "channel": "email", "campaign": "newsletter", "subject_ids": [sid]}).json()
+    link = sent["unsubscribe_links"][sid]
+    assert client.get(link).status_code == 200  # the page; a mail scanner's GET changes nothing
+
+    def email_allowed() -> bool:
+        r = client.post("/v1/consent/check", headers=w.headers("marketing"),
+                        json={"channel": "email", "subject_ids": [sid]})
+        return r.json()["allowed"][sid]
+
+    w.runtime.consent_cache.invalidate()
+    assert email_allowed() is True
+    forged = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+    assert client.post(forged).status_code == 404
+    assert email_allowed() is True
+    r = client.post(link)
+    assert r.status_code == 200 and "已退订" in r.text
+    assert email_allowed() is False

@@ -100,3 +100,32 @@ def test_age_and_minority(birth: date, today: date, age: int) -> None:
 
 def test_an_unknown_birth_date_is_not_a_minor() -> None:
     assert is_minor(None, date(2026, 11, 29)) is False
+
+
+@pytest.mark.parametrize(
+    ("text", "stop"),
+    [("TD", True), (" td ", True), ("ＴＤ", True), ("退订", True), ("退订。", True),
+     ("STOP", True), ("Unsubscribe!", True), ("好的", False), ("TD我要退款", False), ("", False)],
+)
+def test_unsubscribe_replies(text: str, stop: bool) -> None:
+    from privguard.consent.unsubscribe import is_unsubscribe_reply
+
+    assert is_unsubscribe_reply(text) is stop
+
+
+def test_unsubscribe_links_cannot_be_forged_or_moved() -> None:
+    import uuid
+
+    from privguard.consent.unsubscribe import link_payload, parse_link_payload
+    from privguard.crypto.tokens import LinkSigner
+
+    signer = LinkSigner(b"k" * 32, "unsubscribe")
+    sid = uuid.uuid4()
+    token = signer.make(link_payload(sid, "email"))
+    assert parse_link_payload(signer.open(token) or "") == (sid, "email")
+    body = token.partition(".")[0]
+    other = signer.make(link_payload(uuid.uuid4(), "email")).partition(".")[2]
+    assert signer.open(f"{body}.{other}") is None  # a tag from another link
+    assert LinkSigner(b"x" * 32, "unsubscribe").open(token) is None  # another deployment
+    assert LinkSigner(b"k" * 32, "other").open(token) is None  # another kind of link
+    assert signer.open("garbage") is None and signer.open("a.b") is None

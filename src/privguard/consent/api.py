@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import uuid
 from typing import Literal
 
@@ -14,7 +15,7 @@ from privguard.api.errors import ErrorResponse
 from privguard.audit.service import log_access
 from privguard.bootstrap import Runtime
 from privguard.clock import utcnow
-from privguard.consent.decisions import purpose_of_channel
+from privguard.consent.decisions import CHANNEL_PURPOSES, purpose_of_channel
 from privguard.consent.models import Guardianship, NoticeVersion
 from privguard.consent.receipts import build_receipt, render_receipt_html
 from privguard.consent.rules import Action, Channel, Kind, State, Status, topic
@@ -26,6 +27,8 @@ from privguard.consent.schemas import (
     ConsentWithdraw,
     GuardianIn,
     HistoryEvent,
+    InboundSms,
+    InboundSmsOut,
     Recorded,
     RelayedWithdraw,
     SendOut,
@@ -33,6 +36,8 @@ from privguard.consent.schemas import (
     StatusOut,
 )
 from privguard.consent.service import ConsentRequest
+from privguard.consent.unsubscribe import is_unsubscribe_reply, link_payload, parse_link_payload
+from privguard.crypto.tokens import LinkSigner
 from privguard.policy.rules import ActorRef, Decision, Role, View
 from privguard.vault.errors import AccessDenied, FieldError, InvalidPI, SubjectNotFound
 from privguard.vault.models import Subject
@@ -322,10 +327,19 @@ def send_marketing(body: SendRequest, runtime: RuntimeDep, actor: ActorDep) -> S
                 now=now,
                 detail={"channel": body.channel, "campaign": body.campaign},
             )
+    accepted = [s for s, yes in allowed.items() if yes]
+    links = {}
+    if body.channel == "email":
+        signer = _link_signer(runtime)
+        links = {
+            s: "/v1/unsubscribe?token=" + signer.make(link_payload(s, body.channel))
+            for s in accepted
+        }
     return SendOut(
         channel=body.channel,
-        accepted=[s for s, yes in allowed.items() if yes],
+        accepted=accepted,
         refused=[s for s, yes in allowed.items() if not yes],
+        unsubscribe_links=links,
     )
 
 
@@ -390,3 +404,100 @@ def consent_receipt(
     if format == "html":
         return HTMLResponse(render_receipt_html(receipt, locale))
     return JSONResponse(receipt)
+
+
+# The platform's own hooks (the SMS gateway, the unsubscribe page) record withdrawals as this.
+UNSUBSCRIBE_RELAY = ActorRef(actor_id=None, role=Role.PLATFORM_ADMIN, display_name="unsubscribe")
+
+
+def _link_signer(runtime: Runtime) -> LinkSigner:
+    return LinkSigner(runtime.keys.blind_index_root(), "unsubscribe")
+
+
+@router.post(
+    "/v1/inbound/sms",
+    response_model=InboundSmsOut,
+    responses=ERRORS,
+    summary="An SMS reply (unsubscribe keywords)",
+)
+def inbound_sms(body: InboundSms, runtime: RuntimeDep, actor: ActorDep) -> InboundSmsOut:
+    """For the SMS gateway: a reply of TD, 退订, STOP… withdraws marketing SMS for every
+    customer with that number. Any other reply is ignored and not stored."""
+    if actor.role is not Role.PLATFORM_ADMIN:
+        raise AccessDenied(RULE_NOT_YOUR_PURPOSE, "only the platform's SMS gateway reports replies")
+    if not is_unsubscribe_reply(body.text):
+        return InboundSmsOut(unsubscribe=False, withdrawn=[])
+    now = utcnow()
+    keyword = body.text.strip()[:16]
+    with transaction(runtime) as session:
+        subjects = runtime.vault.lookup(
+            session, actor, "mobile_phone", body.phone, purpose="account_management", now=now
+        )
+        for sid in subjects:
+            runtime.consent.record(
+                session,
+                UNSUBSCRIBE_RELAY,
+                ConsentRequest(
+                    subject_id=sid,
+                    kind=Kind.PURPOSE,
+                    target="marketing_sms",
+                    action=Action.WITHDRAWN,
+                    channel=Channel.SMS,
+                    text_shown=f"SMS reply: {keyword}",
+                ),
+                now=now,
+                birth_date=None,
+            )
+    return InboundSmsOut(unsubscribe=True, withdrawn=subjects)
+
+
+_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
+</head><body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">{body}</body></html>"""
+
+
+@router.get(
+    "/v1/unsubscribe",
+    response_class=HTMLResponse,
+    include_in_schema=True,
+    summary="Unsubscribe page (from an email link)",
+)
+def unsubscribe_page(token: str) -> HTMLResponse:
+    """Shows a one-button page; the button POSTs the same link (RFC 8058 one-click). Nothing is
+    recorded on GET, so link scanners in mail systems cannot unsubscribe anyone."""
+    form = (
+        f'<form method="post" action="/v1/unsubscribe?token={html.escape(token, quote=True)}">'
+        "<p>不再接收此类邮件？ / Stop these emails?</p>"
+        '<button type="submit">退订 / Unsubscribe</button></form>'
+    )
+    return HTMLResponse(_PAGE.format(title="退订 / Unsubscribe", body=form))
+
+
+@router.post("/v1/unsubscribe", response_class=HTMLResponse, summary="Unsubscribe (one click)")
+def unsubscribe(token: str, runtime: RuntimeDep) -> HTMLResponse:
+    """Records the withdrawal of the link's channel for the link's customer; no sign-in, the
+    signed token is the authority. A forged or altered link changes nothing."""
+    parsed = None
+    payload = _link_signer(runtime).open(token)
+    if payload is not None:
+        parsed = parse_link_payload(payload)
+    if parsed is None or parsed[1] not in CHANNEL_PURPOSES:
+        return HTMLResponse(
+            _PAGE.format(title="链接无效", body="<p>链接无效 / Invalid link</p>"), status_code=404
+        )
+    subject_id, channel = parsed
+    with transaction(runtime) as session:
+        runtime.consent.record(
+            session,
+            UNSUBSCRIBE_RELAY,
+            ConsentRequest(
+                subject_id=subject_id,
+                kind=Kind.PURPOSE,
+                target=CHANNEL_PURPOSES[channel],
+                action=Action.WITHDRAWN,
+                channel=Channel.EMAIL,
+                text_shown="unsubscribe link",
+            ),
+            now=utcnow(),
+            birth_date=None,
+        )
+    return HTMLResponse(_PAGE.format(title="已退订", body="<p>已退订 / You are unsubscribed.</p>"))

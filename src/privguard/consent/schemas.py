@@ -110,6 +110,11 @@ class SendOut(BaseModel):
     channel: str
     accepted: list[uuid.UUID] = Field(description="Consented: handed to the message relay.")
     refused: list[uuid.UUID] = Field(description="No current consent: not sent, and logged.")
+    unsubscribe_links: dict[uuid.UUID, str] = Field(
+        default_factory=dict,
+        description="For email: a one-click unsubscribe link per accepted customer, to put in "
+        "the message (List-Unsubscribe, RFC 8058).",
+    )
 
 
 class HistoryEvent(BaseModel):
@@ -119,3 +124,17 @@ class HistoryEvent(BaseModel):
     item: str | None = Field(default=None, max_length=200)
     query: str | None = Field(default=None, max_length=200)
     at: datetime
+
+
+class InboundSms(BaseModel):
+    """A reply received by the SMS gateway. The number travels in the body, never a URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=3, max_length=32)
+    text: str = Field(max_length=500)
+
+
+class InboundSmsOut(BaseModel):
+    unsubscribe: bool = Field(description="Whether the reply was an unsubscribe keyword.")
+    withdrawn: list[uuid.UUID]
