@@ -1,4 +1,4 @@
-"""What benchmarks/vault.py and benchmarks/access.py share.
+"""What benchmarks/vault.py and benchmarks/access.py share (and benchmarks/consent.py reuses).
 
 The two benchmarks are read side by side (benchmarks/README.md describes access.py's data,
 warm-up and databases by reference to vault.py), so they must generate the same records, set
@@ -364,16 +364,22 @@ def prepare_database(url: str | None, workdir: Path) -> Database:
 
 
 @contextmanager
-def privguard_runtime(url: str | None, home: Path, now: datetime) -> Iterator[Runtime]:
+def privguard_runtime(
+    url: str | None, home: Path, now: datetime, **overrides: Any
+) -> Iterator[Runtime]:
     """A database initialised the privguard way (``privguard init``: keyring, migrations, and
     on SQLite WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``), so the benchmark measures the
-    configuration that runs in production; the runtime is closed at the end."""
+    configuration that runs in production; the runtime is closed at the end. ``overrides`` are
+    further :class:`Settings` fields, for a benchmark that must pin one down (consent.py fixes
+    the consent cache's lifetime so a phase never measures a mixture of expired and live
+    entries)."""
     settings = Settings(
         home=home,
         database_url=url,
         key_provider="file",
         key_file=home / "master.key",
         catalog_path=None,
+        **overrides,
     )
     initialise(settings, now=now)
     runtime = build_runtime(settings)
