@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,9 +22,13 @@ from privguard.crypto.errors import KeyringError
 from privguard.crypto.keyring import Keyring, write_keyring_file
 from privguard.crypto.providers import KeyProvider, provider_factory
 from privguard.crypto.signing import LogSigner, log_signer
+from privguard.notify import build_notifier
 from privguard.policy.loader import load_policy
 from privguard.policy.rules import Policy
 from privguard.policy.service import AccessPolicy
+from privguard.rights.deadlines import DeadlineConfigError, due_dates, load_deadline_policies
+from privguard.rights.service import Rights
+from privguard.rights.verification import IdentityVerifier, Limits
 from privguard.store.engine import make_engine
 from privguard.store.meta import get_meta
 from privguard.store.migrate import schema_problem, upgrade
@@ -48,6 +53,8 @@ class Runtime:
     signer: LogSigner  # signs access-log tree heads (audit/sequencer.py)
     consent: ConsentLedger
     consent_cache: ConsentCache  # fast answers for services outside the gate
+    rights: Rights
+    verifier: IdentityVerifier  # codes for data-subject requests (rights/verification.py)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -59,6 +66,29 @@ def build_keys(settings: Settings) -> KeyProvider:
     factory = provider_factory(settings.key_provider)
     return factory(key_file=settings.resolved_key_file, keyring=settings.keyring,
                    settings=settings)
+
+
+def _rights(settings: Settings, catalog: Catalog) -> Rights:
+    """Requests with the configured deadlines; an unknown default jurisdiction stops start-up."""
+    policies = load_deadline_policies(settings.rights_deadlines)
+    if settings.default_jurisdiction not in policies:
+        raise DeadlineConfigError(
+            f"PRIVGUARD_DEFAULT_JURISDICTION {settings.default_jurisdiction!r} has no deadlines; "
+            "known: " + ", ".join(sorted(policies))
+        )
+    return Rights(
+        catalog, partial(due_dates, policies=policies), frozenset(policies),
+        settings.default_jurisdiction,
+    )
+
+
+def _verifier(
+    settings: Settings, sessions: sessionmaker[Session], vault: Vault
+) -> IdentityVerifier:
+    """The configured notifier (PRIVGUARD_NOTIFIER; a bad SMTP setup stops start-up) and TTL."""
+    notifier = build_notifier(settings, sessions=sessions, indexer=vault.indexer)
+    limits = Limits(ttl=timedelta(seconds=settings.verification_ttl_seconds))
+    return IdentityVerifier(notifier, vault.indexer, limits=limits)
 
 
 def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
@@ -81,6 +111,8 @@ def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
     runtime = Runtime(
         settings, engine, sessions, catalog, keys, vault, policy, log_signer(keys), consent,
         ConsentCache(consent, sessions, ttl=settings.consent_cache_seconds),
+        _rights(settings, catalog),
+        verifier=_verifier(settings, sessions, vault),
     )
     if check:
         try:

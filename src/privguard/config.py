@@ -47,6 +47,18 @@ class Settings(BaseSettings):
         description="A privacy-notice config YAML (controller, officer, rights, recipients) "
         "replacing the one shipped in the package (docs/notices.md).",
     )
+    rights_deadlines: Path | None = Field(
+        default=None,
+        description="A YAML overriding the data-subject request deadlines per jurisdiction "
+        "(docs/rights-deadlines.md); unset keeps the defaults (CN 15 working days, EU one "
+        "month, US-CA 45 days).",
+    )
+    default_jurisdiction: str = Field(
+        default="CN",
+        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+        description="Jurisdiction whose deadlines apply to a request that names none "
+        "(CN, EU, US-CA or one added in the deadlines YAML).",
+    )
     default_region: str = Field(default="CN", description="Region for phone numbers without +CC.")
     db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept open.")
     db_max_overflow: int = Field(default=10, ge=0, description="Extra connections under load.")
@@ -66,6 +78,34 @@ class Settings(BaseSettings):
         "process (integrates new entries into the Merkle tree and signs a tree head); "
         "0 turns it off (then run `privguard audit sequence` yourself).",
     )
+    verification_ttl_seconds: int = Field(
+        default=600,
+        ge=60,
+        le=3600,
+        description="How long an identity-verification code stays valid "
+        "(docs/identity-verification.md).",
+    )
+    notifier: str = Field(
+        default="outbox",
+        description="How verification codes are sent: outbox (kept in the database as keyed "
+        "hashes, for development), smtp, or a plug-in registered under the "
+        "privguard.notifiers entry-point group.",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for the smtp notifier.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP submission port.")
+    smtp_from: str | None = Field(default=None, description="Sender address of notifications.")
+    smtp_starttls: bool = Field(
+        default=True, description="Upgrade the SMTP connection with STARTTLS before sending."
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, if required.")
+    smtp_password: str | None = Field(
+        default=None, description="SMTP password (never logged).", repr=False
+    )
+    smtp_subject: str = Field(
+        default="Your verification code / 您的验证码",
+        description="Subject line of notification e-mails.",
+    )
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, description="SMTP socket timeout.")
 
     @property
     def resolved_home(self) -> Path:

@@ -51,6 +51,11 @@ PI_ROUTES = {
     ("POST", "/v1/consent/check"),
     ("POST", "/v1/contact/sends"),
     ("POST", "/v1/subjects/{subject_id}/history"),
+    ("POST", "/v1/me/requests"),
+    ("GET", "/v1/me/requests"),
+    ("GET", "/v1/requests"),
+    ("GET", "/v1/requests/{request_id}"),
+    ("POST", "/v1/requests/{request_id}/refuse"),
 }
 NO_PI_ROUTES = {
     ("GET", "/healthz"),
@@ -63,6 +68,14 @@ NO_PI_ROUTES = {
     ("GET", "/v1/unsubscribe"),  # public page, changes nothing: test_consent.py
     ("POST", "/v1/unsubscribe"),  # the signed token is the authority: test_consent.py
     ("POST", "/v1/inbound/sms"),  # platform SMS gateway only: test_consent.py
+    # Request steps whose outcome depends on the request's state: test_requests.py
+    ("POST", "/v1/me/requests/{request_id}/verify/start"),
+    ("POST", "/v1/me/requests/{request_id}/verify"),
+    ("POST", "/v1/me/requests/{request_id}/withdraw"),
+    ("POST", "/v1/requests/{request_id}/start"),
+    ("POST", "/v1/requests/{request_id}/complete"),
+    ("POST", "/v1/requests/{request_id}/complete-partly"),
+    ("POST", "/v1/requests/{request_id}/assign"),
     ("GET", "/v1/notice/{version}"),
     ("POST", "/v1/tickets/{ticket_id}/close"),  # needs an existing ticket id: test_access.py
     ("POST", "/v1/orders"),  # creates an order for the caller's own account: test_consent.py
@@ -317,6 +330,28 @@ def collect(w: World, client: TestClient, roles: list[str], *, erase: bool) -> d
                         actual[key] = "200 " + ",".join(
                             f"{n}={o['view']}" for n, o in sorted(r.json()["fields"].items())
                         )
+
+    # --- data-subject requests: who may file, see the queue, see and refuse one request
+    own_request = client.post("/v1/me/requests", headers=w.headers("consumer"),
+                              json={"type": "access"}).json()["request_id"]
+    for role in roles:
+        h = w.headers(role)
+        r = client.post("/v1/me/requests", headers=h, json={"type": "explanation"})
+        actual[f"request-file|{role}"] = str(r.status_code) if r.status_code == 201 else _error(r)
+        r = client.get("/v1/me/requests", headers=h)
+        actual[f"request-mine|{role}"] = str(r.status_code) if r.status_code == 200 else _error(r)
+        r = client.get("/v1/requests", headers=h)
+        actual[f"request-queue|{role}"] = str(r.status_code) if r.status_code == 200 else _error(r)
+        r = client.get(f"/v1/requests/{own_request}", headers=h)
+        actual[f"request-see|{role}"] = str(r.status_code) if r.status_code == 200 else _error(r)
+        r = client.post(f"/v1/requests/{own_request}/refuse", headers=h,
+                        json={"note": "测试"})
+        actual[f"request-refuse|{role}"] = (
+            str(r.status_code) if r.status_code == 200 else _error(r)
+        )
+        if r.status_code == 200:  # the next role finds it refused: file a fresh one
+            own_request = client.post("/v1/me/requests", headers=w.headers("consumer"),
+                                      json={"type": "access"}).json()["request_id"]
 
     # --- erase last (it destroys data): each role on fresh copies of every scenario
     for role in roles if erase else []:

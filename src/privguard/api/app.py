@@ -83,6 +83,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     from privguard.consent.notice_api import router as notice_router
     from privguard.marketplace.api import router as marketplace_router
     from privguard.policy.api import router as policy_router
+    from privguard.rights.api import router as rights_router
     from privguard.vault.api import router as vault_router
 
     app = FastAPI(
@@ -113,6 +114,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(marketplace_router)
     app.include_router(consent_router)
+    app.include_router(rights_router)
     app.include_router(notice_router)
 
     @app.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness")

@@ -21,6 +21,8 @@ from privguard.consent.notices import NoticeNotFound
 from privguard.consent.receipts import ReceiptNotFound
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.marketplace.errors import MarketplaceNotFound
+from privguard.rights.lifecycle import TransitionRefused
+from privguard.rights.service import RequestNotFound
 from privguard.vault.errors import (
     AccessDenied,
     Concealed,
@@ -80,7 +82,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MarketplaceNotFound)
     @app.exception_handler(ReceiptNotFound)
-    async def _missing(_: Request, exc: MarketplaceNotFound | ReceiptNotFound) -> JSONResponse:
+    @app.exception_handler(RequestNotFound)
+    async def _missing(
+        _: Request, exc: MarketplaceNotFound | ReceiptNotFound | RequestNotFound
+    ) -> JSONResponse:
         return error_response(404, exc.code, str(exc))
 
     @app.exception_handler(NoticeNotFound)
@@ -94,6 +99,10 @@ def install_error_handlers(app: FastAPI) -> None:
             503, "log_unverifiable",
             "the access log does not match its signed tree head; the operator has been told",
         )
+
+    @app.exception_handler(TransitionRefused)
+    async def _transition(_: Request, exc: TransitionRefused) -> JSONResponse:
+        return error_response(409, exc.code, str(exc))
 
     @app.exception_handler(AuthenticationFailed)
     async def _auth(_: Request, exc: AuthenticationFailed) -> JSONResponse:

@@ -1,0 +1,1 @@
+"""Data-subject rights: requests, identity verification, deadlines, retention."""

@@ -1,0 +1,274 @@
+"""HTTP routes for data-subject requests: consumers file and track, officers work the queue."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+from sqlalchemy.orm import Session
+
+from privguard.api.deps import ActorDep, RuntimeDep, transaction
+from privguard.api.errors import ErrorResponse
+from privguard.clock import utcnow
+from privguard.policy.rules import ActorRef, Role
+from privguard.rights.deadlines import urgency
+from privguard.rights.lifecycle import RequestState, RequestType
+from privguard.rights.models import SubjectRequest
+from privguard.rights.schemas import (
+    AssignIn,
+    ChallengeOut,
+    EventOut,
+    MoveIn,
+    RequestIn,
+    RequestOut,
+    VerifyIn,
+    VerifyStartIn,
+)
+from privguard.rights.service import RequestNotFound, Rights
+
+router = APIRouter(tags=["rights"])
+
+ERRORS = {
+    401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
+    403: {"model": ErrorResponse, "description": "Not yours to do; `rule` says why."},
+    404: {"model": ErrorResponse, "description": "No such request (or not yours)."},
+    409: {"model": ErrorResponse, "description": "The request cannot move that way."},
+    422: {"model": ErrorResponse, "description": "Invalid request; `fields` names the rule."},
+}
+
+
+def _out(rights: Rights, session: Session, request: SubjectRequest, *, history: bool) -> RequestOut:
+    events = rights.history(session, request.request_id) if history else []
+    return RequestOut(
+        request_id=request.request_id,
+        subject_id=request.subject_id,
+        type=request.type,
+        state=request.state,
+        jurisdiction=request.jurisdiction,
+        received_at=request.received_at,
+        confirm_by=request.confirm_by,
+        answer_by=request.answer_by,
+        extended_answer_by=request.extended_answer_by,
+        outcome=request.outcome,
+        urgency=urgency(request, utcnow()).value if request.closed_at is None else "ok",
+        history=[
+            EventOut(
+                at=e.at, role=e.role, from_state=e.from_state, to_state=e.to_state, note=e.note
+            )
+            for e in events
+        ],
+    )
+
+
+@router.post(
+    "/v1/me/requests",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="File a data-subject request",
+)
+def file_request(body: RequestIn, runtime: RuntimeDep, actor: ActorDep) -> RequestOut:
+    """Access, portability, correction, deletion, consent withdrawal, account cancellation,
+    explanation, or a close relative's request about a deceased consumer. The deadline runs
+    from now; the answer shows it."""
+    with transaction(runtime) as session:
+        request = runtime.rights.file(
+            session,
+            actor,
+            subject_id=body.subject_id,
+            type=RequestType(body.type),
+            details=body.details,
+            now=utcnow(),
+            jurisdiction=body.jurisdiction,
+        )
+        return _out(runtime.rights, session, request, history=True)
+
+
+@router.get(
+    "/v1/me/requests", response_model=list[RequestOut], responses=ERRORS, summary="My requests"
+)
+def my_requests(runtime: RuntimeDep, actor: ActorDep) -> list[RequestOut]:
+    with transaction(runtime) as session:
+        return [
+            _out(runtime.rights, session, r, history=False)
+            for r in runtime.rights.mine(session, actor)
+        ]
+
+
+@router.get(
+    "/v1/requests/{request_id}",
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="One request and its history",
+)
+def one_request(request_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) -> RequestOut:
+    """The requester or the protection officer sees every state change, with who and when."""
+    with transaction(runtime) as session:
+        request = runtime.rights.get(session, actor, request_id)
+        return _out(runtime.rights, session, request, history=True)
+
+
+@router.get(
+    "/v1/requests", response_model=list[RequestOut], responses=ERRORS, summary="The officer's queue"
+)
+def request_queue(runtime: RuntimeDep, actor: ActorDep) -> list[RequestOut]:
+    """Open requests, soonest deadline first, each marked ok, due_soon or overdue."""
+    with transaction(runtime) as session:
+        return [
+            _out(runtime.rights, session, r, history=False)
+            for r in runtime.rights.queue(session, actor)
+        ]
+
+
+def _move(
+    runtime: RuntimeDep, actor: ActorDep, request_id: uuid.UUID, to: RequestState, note: str
+) -> RequestOut:
+    with transaction(runtime) as session:
+        request = runtime.rights.move(session, actor, request_id, to, note=note, now=utcnow())
+        return _out(runtime.rights, session, request, history=True)
+
+
+@router.post(
+    "/v1/requests/{request_id}/start",
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="Start work (identity verified)",
+)
+def start_request(
+    request_id: uuid.UUID, body: MoveIn, runtime: RuntimeDep, actor: ActorDep
+) -> RequestOut:
+    return _move(runtime, actor, request_id, RequestState.IN_PROGRESS, body.note)
+
+
+@router.post(
+    "/v1/requests/{request_id}/complete",
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="Complete a request",
+)
+def complete_request(
+    request_id: uuid.UUID, body: MoveIn, runtime: RuntimeDep, actor: ActorDep
+) -> RequestOut:
+    return _move(runtime, actor, request_id, RequestState.COMPLETED, body.note)
+
+
+@router.post(
+    "/v1/requests/{request_id}/complete-partly",
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="Complete part of a request, saying why not all",
+)
+def partly_complete_request(
+    request_id: uuid.UUID, body: MoveIn, runtime: RuntimeDep, actor: ActorDep
+) -> RequestOut:
+    return _move(runtime, actor, request_id, RequestState.PARTIALLY_COMPLETED, body.note)
+
+
+@router.post(
+    "/v1/requests/{request_id}/refuse",
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="Refuse a request, with the reason the consumer sees",
+)
+def refuse_request(
+    request_id: uuid.UUID, body: MoveIn, runtime: RuntimeDep, actor: ActorDep
+) -> RequestOut:
+    return _move(runtime, actor, request_id, RequestState.REFUSED, body.note)
+
+
+@router.post(
+    "/v1/me/requests/{request_id}/withdraw",
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="Withdraw my request",
+)
+def withdraw_request(request_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) -> RequestOut:
+    return _move(runtime, actor, request_id, RequestState.WITHDRAWN, "")
+
+
+@router.post(
+    "/v1/requests/{request_id}/assign",
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="Assign a request",
+)
+def assign_request(
+    request_id: uuid.UUID, body: AssignIn, runtime: RuntimeDep, actor: ActorDep
+) -> RequestOut:
+    with transaction(runtime) as session:
+        request = runtime.rights.assign(session, actor, request_id, body.actor_id, now=utcnow())
+        return _out(runtime.rights, session, request, history=True)
+
+
+# Moving a verified request on is the system's step, not an officer's.
+VERIFIED_BY_CODE = ActorRef(
+    actor_id=None, role=Role.PLATFORM_ADMIN, display_name="identity verification"
+)
+
+
+@router.post(
+    "/v1/me/requests/{request_id}/verify/start",
+    response_model=ChallengeOut,
+    responses=ERRORS,
+    summary="Send me a verification code",
+)
+def start_verification(
+    request_id: uuid.UUID, body: VerifyStartIn, runtime: RuntimeDep, actor: ActorDep
+) -> ChallengeOut:
+    """A one-time code goes to the phone or email already on file (shown masked); it expires,
+    and wrong guesses are limited."""
+    now = utcnow()
+    with transaction(runtime) as session:
+        request = runtime.rights.get(session, actor, request_id)
+        if actor.role is not Role.CONSUMER or actor.subject_id != request.requester_subject_id:
+            raise RequestNotFound(request_id)
+        challenge = runtime.verifier.start(
+            session,
+            runtime.vault,
+            request.requester_subject_id,
+            body.channel,
+            str(request_id),
+            now,
+        )
+        if request.state == RequestState.RECEIVED.value:
+            runtime.rights.move(session, actor, request_id, RequestState.VERIFYING, now=now)
+    return ChallengeOut(
+        challenge_id=challenge.challenge_id,
+        channel=challenge.channel,
+        masked_destination=challenge.masked_destination,
+        expires_at=challenge.expires_at,
+    )
+
+
+@router.post(
+    "/v1/me/requests/{request_id}/verify",
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="Verify with the code",
+)
+def verify(
+    request_id: uuid.UUID, body: VerifyIn, runtime: RuntimeDep, actor: ActorDep
+) -> RequestOut:
+    """The right code moves the request into work; a wrong one counts against the limit."""
+    now = utcnow()
+    with transaction(runtime) as session:
+        request = runtime.rights.get(session, actor, request_id)
+        if actor.role is not Role.CONSUMER or actor.subject_id != request.requester_subject_id:
+            raise RequestNotFound(request_id)
+        runtime.verifier.check(
+            session,
+            body.challenge_id,
+            body.code,
+            now,
+            subject_id=request.requester_subject_id,
+            request_ref=str(request_id),
+        )
+        request = runtime.rights.move(
+            session,
+            VERIFIED_BY_CODE,
+            request_id,
+            RequestState.IN_PROGRESS,
+            note="identity verified",
+            now=now,
+        )
+        return _out(runtime.rights, session, request, history=True)

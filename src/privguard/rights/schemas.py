@@ -1,0 +1,96 @@
+"""API shapes for data-subject requests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TypeIn = Literal[
+    "access",
+    "portability",
+    "correction",
+    "deletion",
+    "consent_withdrawal",
+    "account_cancellation",
+    "explanation",
+    "deceased_relative",
+]
+
+
+class RequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: TypeIn
+    jurisdiction: str | None = Field(default=None, description="CN, EU or US-CA; default CN.")
+    subject_id: uuid.UUID | None = Field(
+        default=None, description="Only for `deceased_relative`: the deceased consumer."
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="`fields` (correction: field names, never values), `relation` "
+        "(deceased_relative). Free text is not stored.",
+    )
+
+
+class EventOut(BaseModel):
+    at: datetime
+    role: str
+    from_state: str | None
+    to_state: str
+    note: str
+
+
+class RequestOut(BaseModel):
+    request_id: uuid.UUID
+    subject_id: uuid.UUID
+    type: str
+    state: str
+    jurisdiction: str
+    received_at: datetime
+    confirm_by: datetime | None
+    answer_by: datetime
+    extended_answer_by: datetime | None
+    outcome: str | None = Field(description="Why refused or partly done, for the consumer.")
+    urgency: str = Field(description="ok, due_soon or overdue.")
+    history: list[EventOut] = Field(default_factory=list)
+
+
+class MoveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(
+        default="",
+        max_length=2000,
+        description="Required to refuse or partly complete; the consumer sees it.",
+    )
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor_id: uuid.UUID
+
+
+class VerifyStartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["mobile_phone", "email"] = Field(
+        description="Where the code goes: the phone or email ON FILE, never a new one."
+    )
+
+
+class ChallengeOut(BaseModel):
+    challenge_id: uuid.UUID
+    channel: str
+    masked_destination: str
+    expires_at: datetime
+
+
+class VerifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    challenge_id: uuid.UUID
+    code: str = Field(min_length=1, max_length=12)

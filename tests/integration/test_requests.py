@@ -1,0 +1,151 @@
+"""Data-subject requests end to end over the API (SQLite and PostgreSQL): filing with a
+deadline, identity verification by a code to the contact on file, the officer's queue,
+refusal with a reason the consumer sees, withdrawal, and a relative's request (PIPL Art. 49)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from privguard.api.app import create_app
+from privguard.bootstrap import Runtime
+from privguard.policy.rules import ActorRef
+from privguard.testing import RecordingNotifier
+
+from .world import World, build_world
+
+
+@pytest.fixture
+def world(
+    runtime: Runtime, admin: ActorRef
+) -> Iterator[tuple[World, TestClient, RecordingNotifier]]:
+    w = build_world(runtime, admin)
+    recorder = RecordingNotifier()
+    runtime.verifier.notifier = recorder
+    with TestClient(create_app(runtime)) as client:
+        yield w, client, recorder
+
+
+def file(client: TestClient, w: World, type: str, **body: object):  # type: ignore[no-untyped-def]
+    return client.post("/v1/me/requests", headers=w.headers("consumer"),
+                       json={"type": type, **body})
+
+
+def test_a_request_is_filed_verified_worked_and_answered(
+    world: tuple[World, TestClient, RecordingNotifier],
+) -> None:
+    w, client, recorder = world
+    r = file(client, w, "access")
+    assert r.status_code == 201, r.text
+    req = r.json()
+    assert req["state"] == "received" and req["jurisdiction"] == "CN"
+    received = datetime.fromisoformat(req["received_at"])
+    answer_by = datetime.fromisoformat(req["answer_by"])
+    assert received < answer_by and (answer_by - received).days <= 30
+    rid = req["request_id"]
+    # The code goes to the phone on file, shown masked; the caller names only the channel.
+    r = client.post(f"/v1/me/requests/{rid}/verify/start", headers=w.headers("consumer"),
+                    json={"channel": "mobile_phone"})
+    assert r.status_code == 200, r.text
+    assert r.json()["masked_destination"] == "138****8000"
+    challenge = r.json()["challenge_id"]
+    assert recorder.sent[-1].channel == "mobile_phone"
+    r = client.post(f"/v1/me/requests/{rid}/verify", headers=w.headers("consumer"),
+                    json={"challenge_id": challenge, "code": "000000" if recorder.last_code()
+                          != "000000" else "111111"})
+    assert r.status_code == 403 and r.json()["error"]["rule"] == "verification.wrong_code"
+    r = client.post(f"/v1/me/requests/{rid}/verify", headers=w.headers("consumer"),
+                    json={"challenge_id": challenge, "code": recorder.last_code()})
+    assert r.status_code == 200 and r.json()["state"] == "in_progress"
+    # The officer sees it in the queue, soonest deadline first, and completes it.
+    queue = client.get("/v1/requests", headers=w.headers("privacy_officer")).json()
+    assert [q["request_id"] for q in queue] == [rid] and queue[0]["urgency"] == "ok"
+    assert client.get("/v1/requests", headers=w.headers("consumer")).status_code == 403
+    r = client.post(f"/v1/requests/{rid}/complete", headers=w.headers("privacy_officer"),
+                    json={"note": "副本已通过隐私中心提供"})
+    assert r.status_code == 200 and r.json()["state"] == "completed"
+    states = [(e["from_state"], e["to_state"], e["role"]) for e in r.json()["history"]]
+    assert states == [
+        (None, "received", "consumer"),
+        ("received", "verifying", "consumer"),
+        ("verifying", "in_progress", "platform_admin"),
+        ("in_progress", "completed", "privacy_officer"),
+    ]
+    # Closed is closed.
+    r = client.post(f"/v1/requests/{rid}/refuse", headers=w.headers("privacy_officer"),
+                    json={"note": "x"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "request.transition"
+
+
+def test_a_refusal_tells_the_consumer_why(
+    world: tuple[World, TestClient, RecordingNotifier],
+) -> None:
+    w, client, _ = world
+    rid = file(client, w, "deletion").json()["request_id"]
+    officer = w.headers("privacy_officer")
+    r = client.post(f"/v1/requests/{rid}/refuse", headers=officer, json={"note": ""})
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"][0]["rule"] == "request.reason_required"
+    reason = "订单尚在售后期内，售后结束后可删除（电子商务法第二十四条）"
+    r = client.post(f"/v1/requests/{rid}/refuse", headers=officer, json={"note": reason})
+    assert r.status_code == 200
+    mine = client.get(f"/v1/requests/{rid}", headers=w.headers("consumer")).json()
+    assert (mine["state"], mine["outcome"]) == ("refused", reason)
+    # Another consumer cannot see it at all.
+    assert client.get(f"/v1/requests/{rid}", headers=w.headers("consumer_b")).status_code == 404
+
+
+def test_withdrawal_and_the_officer_only_steps(
+    world: tuple[World, TestClient, RecordingNotifier],
+) -> None:
+    w, client, _ = world
+    rid = file(client, w, "explanation").json()["request_id"]
+    r = client.post(f"/v1/requests/{rid}/complete", headers=w.headers("consumer"), json={})
+    assert r.status_code == 403 and r.json()["error"]["rule"] == "rights.officers-handle-requests"
+    r = client.post(f"/v1/me/requests/{rid}/withdraw", headers=w.headers("consumer"))
+    assert r.status_code == 200 and r.json()["state"] == "withdrawn"
+    assert client.get("/v1/requests", headers=w.headers("privacy_officer")).json() == []
+
+
+def test_requests_take_field_names_never_values(
+    world: tuple[World, TestClient, RecordingNotifier],
+) -> None:
+    w, client, _ = world
+    r = file(client, w, "correction", details={"fields": ["name", "shoe_size"]})
+    assert r.status_code == 422
+    r = file(client, w, "correction", details={"fields": ["name"], "note": "我的新名字是王小二"})
+    assert r.status_code == 201
+    assert "王小二" not in r.text
+    r = file(client, w, "access", details={"new_name": "王小二"})
+    assert r.status_code == 422 and "王小二" not in r.text
+
+
+def test_a_close_relative_files_for_a_deceased_consumer(
+    world: tuple[World, TestClient, RecordingNotifier],
+) -> None:
+    w, client, _ = world
+    deceased = str(w.subjects["foreign"])
+    r = file(client, w, "access", subject_id=deceased)
+    assert r.status_code == 403  # only the deceased-relative type may name another person
+    r = file(client, w, "deceased_relative", subject_id=deceased, details={"relation": "cousin"})
+    assert r.status_code == 422
+    r = file(client, w, "deceased_relative", subject_id=deceased, details={"relation": "child"})
+    assert r.status_code == 201 and r.json()["subject_id"] == deceased
+
+
+def test_deadlines_follow_the_jurisdiction(
+    world: tuple[World, TestClient, RecordingNotifier],
+) -> None:
+    w, client, _ = world
+    eu = file(client, w, "access", jurisdiction="EU").json()
+    ca = file(client, w, "deletion", jurisdiction="US-CA").json()
+    assert eu["confirm_by"] is None and eu["extended_answer_by"] is not None
+    assert ca["confirm_by"] is not None
+    received = datetime.fromisoformat(ca["received_at"]).astimezone(UTC)
+    assert 44 <= (datetime.fromisoformat(ca["answer_by"]) - received).days <= 45
+    r = file(client, w, "access", jurisdiction="XX")
+    assert r.status_code == 422 and re.search("jurisdiction", r.text)
