@@ -97,7 +97,8 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "privacy_center": "在隐私中心自行操作：",
         "by_email": "发送电子邮件至：",
         "by_phone": "拨打电话：",
-        "response": "我们核实你的身份后，会在 {days} 天内答复；拒绝你的请求的，会说明理由"
+        "response": "我们自收到你的请求之日起 {days} 个工作日内答复"
+        "（核实你的身份所需的时间也计算在内）；拒绝你的请求的，会说明理由"
         "（《个人信息保护法》第五十条）。",
         "h_changes": "七、本政策的更新",
         "changes_text": "我们的处理活动发生变化时，会发布新版本的政策，"
@@ -202,7 +203,8 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "privacy_center": "Do it yourself in the privacy center: ",
         "by_email": "Email us: ",
         "by_phone": "Call us: ",
-        "response": "Once we have confirmed who you are, we answer within {days} days; if we "
+        "response": "We answer within {days} working days of receiving your request (the time "
+        "it takes to confirm who you are included); if we "
         "refuse a request, we tell you why (PIPL Art. 50).",
         "h_changes": "7. Changes to this notice",
         "changes_text": "When our processing changes, we publish a new version of this notice "
