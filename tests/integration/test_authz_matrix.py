@@ -72,6 +72,7 @@ NO_PI_ROUTES = {
     ("POST", "/v1/me/requests/{request_id}/verify/start"),
     ("POST", "/v1/me/requests/{request_id}/verify"),
     ("POST", "/v1/me/requests/{request_id}/withdraw"),
+    ("GET", "/v1/me/requests/{request_id}/export"),  # own verified access request: test_export
     ("POST", "/v1/requests/{request_id}/start"),
     ("POST", "/v1/requests/{request_id}/complete"),
     ("POST", "/v1/requests/{request_id}/complete-partly"),

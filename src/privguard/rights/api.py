@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
+from collections.abc import Iterator
+from typing import IO
 
 from fastapi import APIRouter, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from privguard.api.deps import ActorDep, RuntimeDep, transaction
 from privguard.api.errors import ErrorResponse
 from privguard.clock import utcnow
 from privguard.policy.rules import ActorRef, Role
 from privguard.rights.deadlines import urgency
-from privguard.rights.lifecycle import RequestState, RequestType
+from privguard.rights.export import write_export
+from privguard.rights.lifecycle import RequestState, RequestType, TransitionRefused
 from privguard.rights.models import SubjectRequest
 from privguard.rights.schemas import (
     AssignIn,
@@ -272,3 +278,86 @@ def verify(
             now=now,
         )
         return _out(runtime.rights, session, request, history=True)
+
+
+EXPORT_TYPES = frozenset({RequestType.ACCESS.value, RequestType.PORTABILITY.value})
+EXPORT_STATES = frozenset({RequestState.IN_PROGRESS.value, RequestState.COMPLETED.value})
+SPOOL_BYTES = 1 << 20  # past this the package goes to a temporary file, not memory
+STREAM_CHUNK = 64 * 1024
+
+
+class NoExport(RequestNotFound):
+    """Only an access or portability request has a package; others read as not found."""
+
+    code = "request.no_export"
+
+    def __init__(self, request_id: uuid.UUID) -> None:
+        LookupError.__init__(
+            self, f"request {request_id} has no export: only access and portability requests do"
+        )
+
+
+class ExportNotReady(TransitionRefused):
+    """The package is made once identity is verified (in progress) and stays until closed."""
+
+    code = "request.export_not_ready"
+
+    def __init__(self, state: RequestState) -> None:
+        ValueError.__init__(
+            self, f"a request that is {state.value} has no export: it needs verified identity "
+            "(in_progress) or completion"
+        )
+        self.current = state
+        self.wanted = state
+
+
+def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while block := spool.read(STREAM_CHUNK):
+            yield block
+    finally:
+        spool.close()
+
+
+@router.get(
+    "/v1/me/requests/{request_id}/export",
+    response_class=StreamingResponse,
+    responses={
+        **ERRORS,
+        200: {"content": {"application/zip": {}}, "description": "The zip package."},
+    },
+    summary="Download my access / portability package",
+)
+def export_request(
+    request_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep
+) -> StreamingResponse:
+    """The requester's copy of their data (PIPL Art. 45), once their identity is verified.
+    The package is written to a spooled temporary file inside the transaction, so the gate's
+    access-log entry commits only when the package was made, then streamed from disk."""
+    now = utcnow()
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 closed by _chunks
+    try:
+        with transaction(runtime) as session:
+            request = runtime.rights.get(session, actor, request_id)
+            own = actor.role is Role.CONSUMER and actor.subject_id == request.requester_subject_id
+            if not own or request.subject_id != actor.subject_id:
+                raise RequestNotFound(request_id)
+            if request.type not in EXPORT_TYPES:
+                raise NoExport(request_id)
+            if request.state not in EXPORT_STATES:
+                raise ExportNotReady(RequestState(request.state))
+            write_export(
+                session, runtime.vault, runtime.catalog, runtime.policy, actor,
+                request.subject_id, spool, now=now,
+            )
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    filename = f"privguard-export-{now.date().isoformat()}.zip"
+    return StreamingResponse(
+        _chunks(spool),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        background=BackgroundTask(spool.close),
+    )
