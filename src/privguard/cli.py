@@ -31,6 +31,7 @@ from privguard.crypto.keyring import Keyring
 from privguard.crypto.providers import RotatingKeyProvider
 from privguard.policy.cli import policy_app
 from privguard.policy.loader import PolicyError
+from privguard.rights.cli import retention_app
 from privguard.store.uow import unit_of_work
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ app.add_typer(subjects_app, name="subjects")
 app.add_typer(actors_app, name="actors")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(retention_app, name="retention")
 app.add_typer(notice_app, name="notice")
 
 @app.callback()

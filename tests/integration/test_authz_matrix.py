@@ -77,6 +77,7 @@ NO_PI_ROUTES = {
     ("POST", "/v1/requests/{request_id}/complete"),
     ("POST", "/v1/requests/{request_id}/complete-partly"),
     ("POST", "/v1/requests/{request_id}/assign"),
+    ("POST", "/v1/requests/{request_id}/fulfil-deletion"),
     ("GET", "/v1/notice/{version}"),
     ("POST", "/v1/tickets/{ticket_id}/close"),  # needs an existing ticket id: test_access.py
     ("POST", "/v1/orders"),  # creates an order for the caller's own account: test_consent.py

@@ -149,3 +149,25 @@ def test_deadlines_follow_the_jurisdiction(
     assert 44 <= (datetime.fromisoformat(ca["answer_by"]) - received).days <= 45
     r = file(client, w, "access", jurisdiction="XX")
     assert r.status_code == 422 and re.search("jurisdiction", r.text)
+
+
+def test_a_verified_deletion_is_carried_out_with_a_statement(
+    world: tuple[World, TestClient, RecordingNotifier],
+) -> None:
+    w, client, recorder = world
+    rid = file(client, w, "deletion").json()["request_id"]
+    challenge = client.post(f"/v1/me/requests/{rid}/verify/start", headers=w.headers("consumer"),
+                            json={"channel": "email"}).json()["challenge_id"]
+    client.post(f"/v1/me/requests/{rid}/verify", headers=w.headers("consumer"),
+                json={"challenge_id": challenge, "code": recorder.last_code()})
+    r = client.post(f"/v1/requests/{rid}/fulfil-deletion", headers=w.headers("privacy_officer"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["request"]["state"] == "completed"
+    assert [k["field"] for k in body["kept"]] == ["purchase_history"]  # the world's order
+    assert "mobile_phone" in body["deleted"]
+    assert "purchase_history until" in body["request"]["outcome"]
+    # The consumer's data is gone from every read...
+    r = client.get(f"/v1/subjects/{w.subjects['own']}", headers=w.headers("platform_admin"),
+                   params={"purpose": "account_management", "fields": ["name"]})
+    assert r.status_code == 410

@@ -7,7 +7,7 @@ access decisions need (who sold, who carries, when delivered) and no personal in
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -41,6 +41,21 @@ def order_facts(session: Session, subject_id: uuid.UUID) -> list[OrderFacts]:
 
 def has_open_ticket(session: Session, subject_id: uuid.UUID) -> bool:
     return session.connection().execute(_OPEN_TICKET, {"sid": subject_id}).first() is not None
+
+
+def last_transaction(session: Session, subject_id: uuid.UUID) -> datetime | None:
+    """The latest order event (delivery, else placement): where transaction-record retention
+    starts (E-Commerce Law Art. 31)."""
+    value = session.execute(
+        select(func.max(func.coalesce(_ORDERS.c.delivered_at, _ORDERS.c.placed_at))).where(
+            _ORDERS.c.subject_id == subject_id
+        )
+    ).scalar()
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite returns the aggregate as text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def place(

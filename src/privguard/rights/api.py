@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 from privguard.api.deps import ActorDep, RuntimeDep, transaction
 from privguard.api.errors import ErrorResponse
 from privguard.clock import utcnow
+from privguard.marketplace.service import last_transaction
 from privguard.policy.rules import ActorRef, Role
 from privguard.rights.deadlines import urgency
 from privguard.rights.export import write_export
@@ -23,7 +24,9 @@ from privguard.rights.models import SubjectRequest
 from privguard.rights.schemas import (
     AssignIn,
     ChallengeOut,
+    ErasureOut,
     EventOut,
+    KeptOut,
     MoveIn,
     RequestIn,
     RequestOut,
@@ -304,8 +307,9 @@ class ExportNotReady(TransitionRefused):
 
     def __init__(self, state: RequestState) -> None:
         ValueError.__init__(
-            self, f"a request that is {state.value} has no export: it needs verified identity "
-            "(in_progress) or completion"
+            self,
+            f"a request that is {state.value} has no export: it needs verified identity "
+            "(in_progress) or completion",
         )
         self.current = state
         self.wanted = state
@@ -347,8 +351,14 @@ def export_request(
             if request.state not in EXPORT_STATES:
                 raise ExportNotReady(RequestState(request.state))
             write_export(
-                session, runtime.vault, runtime.catalog, runtime.policy, actor,
-                request.subject_id, spool, now=now,
+                session,
+                runtime.vault,
+                runtime.catalog,
+                runtime.policy,
+                actor,
+                request.subject_id,
+                spool,
+                now=now,
             )
         spool.seek(0)
     except BaseException:
@@ -361,3 +371,43 @@ def export_request(
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         background=BackgroundTask(spool.close),
     )
+
+
+ERASING_TYPES = frozenset({RequestType.DELETION.value, RequestType.ACCOUNT_CANCELLATION.value})
+
+
+@router.post(
+    "/v1/requests/{request_id}/fulfil-deletion",
+    response_model=ErasureOut,
+    responses=ERRORS,
+    summary="Carry out a deletion or account cancellation",
+)
+def fulfil_deletion(request_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) -> ErasureOut:
+    """The protection officer carries out a verified deletion or cancellation: the customer's
+    data key is destroyed; transaction records the law keeps (E-Commerce Law Art. 31) move to
+    restricted storage. The request completes with a statement of what was deleted and what
+    was kept, why and until when (PIPL Art. 47), which the consumer sees."""
+    now = utcnow()
+    with transaction(runtime) as session:
+        request = runtime.rights.get(session, actor, request_id)
+        if request.type not in ERASING_TYPES:
+            raise RequestNotFound(request_id)
+        statement = runtime.vault.erase(
+            session,
+            actor,
+            request.subject_id,
+            now=now,
+            last_transaction=last_transaction(session, request.subject_id),
+        )
+        kept = "; ".join(
+            f"{k.field} until {k.until.date().isoformat()} ({k.basis})" for k in statement.kept
+        )
+        outcome = f"deleted: {', '.join(statement.deleted) or 'nothing'}; kept: {kept or 'nothing'}"
+        request = runtime.rights.move(
+            session, actor, request_id, RequestState.COMPLETED, note=outcome, now=now
+        )
+        return ErasureOut(
+            request=_out(runtime.rights, session, request, history=True),
+            deleted=statement.deleted,
+            kept=[KeptOut(field=k.field, until=k.until, basis=k.basis) for k in statement.kept],
+        )

@@ -94,3 +94,15 @@ class VerifyIn(BaseModel):
 
     challenge_id: uuid.UUID
     code: str = Field(min_length=1, max_length=12)
+
+
+class KeptOut(BaseModel):
+    field: str
+    until: datetime
+    basis: str = Field(description="Why it is kept (the law).")
+
+
+class ErasureOut(BaseModel):
+    request: RequestOut
+    deleted: list[str] = Field(description="Fields destroyed (their key is gone).")
+    kept: list[KeptOut] = Field(description="Kept in restricted storage: why and until when.")

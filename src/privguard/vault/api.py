@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from privguard.api.deps import ActorDep, RuntimeDep, transaction
 from privguard.api.errors import ErrorResponse
 from privguard.clock import utcnow
+from privguard.marketplace.service import last_transaction
 from privguard.policy.rules import View
 from privguard.vault.schemas import (
     PURPOSE_PATTERN,
@@ -91,7 +92,12 @@ def read_subject(
     before anything is decrypted; fields refused are listed under `denied` with their rule."""
     with transaction(runtime) as session:
         result = runtime.vault.read(
-            session, actor, subject_id, fields=fields, purpose=purpose, view=View(view),
+            session,
+            actor,
+            subject_id,
+            fields=fields,
+            purpose=purpose,
+            view=View(view),
             now=utcnow(),
         )
     return SubjectRead(
@@ -125,6 +131,14 @@ def lookup_subject(body: LookupRequest, runtime: RuntimeDep, actor: ActorDep) ->
 )
 def erase_subject(subject_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) -> None:
     """Destroy the customer's data key and delete every ciphertext and index entry: no copy of
-    the data, backups taken afterwards included, can be decrypted again."""
+    the data, backups taken afterwards included, can be decrypted again. Transaction records the
+    law requires to keep (3 years after the last order) move first to the restricted store,
+    readable only for legal duties and deleted when their time is up."""
     with transaction(runtime) as session:
-        runtime.vault.erase(session, actor, subject_id, now=utcnow())
+        runtime.vault.erase(
+            session,
+            actor,
+            subject_id,
+            now=utcnow(),
+            last_transaction=last_transaction(session, subject_id),
+        )

@@ -61,3 +61,27 @@ class BlindIndex(Base):
     )
     field: Mapped[str] = mapped_column(String(64), primary_key=True)
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class RestrictedRecord(Base):
+    """What the law makes us keep after a subject is erased (E-Commerce Law Art. 31: transaction
+    records for three years; PIPL Art. 47: stored, no longer processed).
+
+    Sealed under its own data key, wrapped by the master key with a context of its own, so the
+    erased subject's shredded key opens nothing here and this key opens nothing else. Only the
+    legal-obligation purpose reads it (Vault.read_restricted); it is deleted, key and all, when
+    ``keep_until`` passes (Vault.purge_restricted).
+    """
+
+    __tablename__ = "restricted_records"
+    __table_args__ = (Index("ix_restricted_records_keep_until", "keep_until"),)
+
+    record_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    master_key_id: Mapped[str] = mapped_column(String(64))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    keep_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    basis: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

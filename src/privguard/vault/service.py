@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from privguard.audit.service import log_access
 from privguard.catalog.masking import MASKERS
-from privguard.catalog.model import Catalog, FieldSpec
+from privguard.catalog.model import Catalog, FieldSpec, RetentionStart
 from privguard.catalog.validators import RuleViolation, ValidationContext, validate
 from privguard.crypto.blind_index import BlindIndexer
 from privguard.crypto.envelope import Sealer, field_aad, new_data_key
@@ -38,7 +38,7 @@ from privguard.vault.errors import (
     SubjectNotFound,
     field_label,
 )
-from privguard.vault.models import BlindIndex, Subject, SubjectKey
+from privguard.vault.models import BlindIndex, RestrictedRecord, Subject, SubjectKey
 from privguard.vault.record import SealedField, open_record, seal_record
 
 KEYRING_CHECK = "keyring_check"
@@ -46,6 +46,7 @@ WRITE_PURPOSE = "account_management"
 SUBJECTS = Subject.__table__
 SUBJECT_KEYS = SubjectKey.__table__
 BLIND_INDEXES = BlindIndex.__table__
+RESTRICTED = RestrictedRecord.__table__
 ACTIVE = "active"
 ERASED = "erased"
 
@@ -71,6 +72,38 @@ def _decode(raw: bytes) -> Any:
 
 def _wrap_context(subject_id: uuid.UUID, version: int) -> bytes:
     return f"privguard/dk/v1|{subject_id}|{version}".encode()
+
+
+def _restricted_context(record_id: uuid.UUID) -> bytes:
+    return f"privguard/restricted/v1|{record_id}".encode()
+
+
+def _restricted_aad(record_id: uuid.UUID, subject_id: uuid.UUID, field_name: str) -> bytes:
+    return f"privguard/restricted/v1|{record_id}|{subject_id}|{field_name}".encode()
+
+
+def retained_until(spec: FieldSpec, last_transaction: datetime | None) -> datetime | None:
+    """When a field kept after erasure may finally go: only fields whose retention runs from the
+    last transaction outlive the account (E-Commerce Law Art. 31); ``None`` = delete now."""
+    if spec.retention.keep_until is not RetentionStart.LAST_TRANSACTION or last_transaction is None:
+        return None
+    return last_transaction + timedelta(days=spec.retention.days)
+
+
+@dataclass(frozen=True)
+class KeptRecord:
+    field: str
+    until: datetime
+    basis: str
+
+
+@dataclass(frozen=True)
+class ErasureStatement:
+    """What the consumer is told after deletion (PIPL Art. 47): deleted, kept, why, until."""
+
+    subject_id: uuid.UUID
+    deleted: list[str]
+    kept: list[KeptRecord]
 
 
 def _refuse(
@@ -481,12 +514,21 @@ class Vault:
         return names
 
     def erase(
-        self, session: Session, actor: ActorRef, subject_id: uuid.UUID, *, now: datetime
-    ) -> None:
+        self,
+        session: Session,
+        actor: ActorRef,
+        subject_id: uuid.UUID,
+        *,
+        now: datetime,
+        last_transaction: datetime | None = None,
+    ) -> ErasureStatement:
         """Crypto-shred a subject: destroy its data keys, then its sealed record and indexes.
 
         Without the wrapped data key no copy of the ciphertext (replica, dump, backup taken
-        afterwards) can be decrypted, even with the master key (design.md invariant 6).
+        afterwards) can be decrypted, even with the master key (design.md invariant 6). Fields
+        whose retention runs from the last transaction and has not ended at ``now`` are first
+        moved to the restricted store (E-Commerce Law Art. 31), under a key of their own; the
+        statement says what was deleted and what was kept, why and until when.
         """
         decisions = self._require_write(session, actor, Action.ERASE, subject_id, [], now)
         row = self._load(session, subject_id, lock=True)
@@ -494,6 +536,19 @@ class Vault:
             raise SubjectNotFound(subject_id)
         if row.status == ERASED:
             raise SubjectErased(subject_id)
+        sealer = self._open_key(subject_id, row)
+        record = open_record(sealer, row.sealed)
+        sid = str(subject_id)
+        kept: list[KeptRecord] = []
+        deleted: list[str] = []
+        for name, entry in record.items():
+            spec = self.catalog.fields.get(name)
+            until = retained_until(spec, last_transaction) if spec else None
+            if until is None or until <= now:
+                deleted.append(name)
+                continue
+            plain = sealer.open(entry.ciphertext, field_aad(sid, name, row.key_version))
+            kept.append(self._restrict(session, subject_id, name, plain, until, now))
         conn = session.connection()
         conn.execute(delete(SUBJECT_KEYS).where(SUBJECT_KEYS.c.subject_id == subject_id))
         conn.execute(delete(BLIND_INDEXES).where(BLIND_INDEXES.c.subject_id == subject_id))
@@ -510,7 +565,95 @@ class Vault:
             purpose=WRITE_PURPOSE,
             decisions=decisions,
             now=now,
+            detail={"kept": [k.field for k in kept]} if kept else None,
         )
+        return ErasureStatement(subject_id, sorted(deleted), kept)
+
+    def _restrict(
+        self,
+        session: Session,
+        subject_id: uuid.UUID,
+        name: str,
+        plain: bytes,
+        until: datetime,
+        now: datetime,
+    ) -> KeptRecord:
+        record_id = uuid.uuid4()
+        data_key = new_data_key()
+        key_id, wrapped = self.keys.wrap(data_key, _restricted_context(record_id))
+        sealed = Sealer(data_key).seal(plain, _restricted_aad(record_id, subject_id, name))
+        basis = self.catalog[name].retention.basis
+        session.connection().execute(
+            RESTRICTED.insert(),
+            {
+                "record_id": record_id,
+                "subject_id": subject_id,
+                "field": name,
+                "master_key_id": key_id,
+                "wrapped_key": wrapped,
+                "sealed": sealed,
+                "keep_until": until,
+                "basis": basis[:256],
+                "created_at": now,
+            },
+        )
+        return KeptRecord(name, until, basis)
+
+    def read_restricted(
+        self,
+        session: Session,
+        actor: ActorRef,
+        subject_id: uuid.UUID,
+        *,
+        purpose: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """What was kept after erasure, only for a purpose whose rule shows those fields plain
+        (the shipped policy: legal_obligation). Decided and logged like any read."""
+        rows = (
+            session.execute(
+                select(RestrictedRecord).where(RestrictedRecord.subject_id == subject_id)
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            raise SubjectNotFound(subject_id)
+        names = sorted({r.field for r in rows})
+        decisions = self.access.decide(actor, Action.READ, purpose, names, View.PLAIN, Facts())
+        if not all(d.view is View.PLAIN for d in decisions):
+            refused = [d for d in decisions if d.view is not View.PLAIN]
+            _refuse(session, actor, "read_restricted", subject_id, purpose, refused, now)
+        log_access(
+            session,
+            actor=actor,
+            subject_id=subject_id,
+            action="read_restricted",
+            purpose=purpose,
+            decisions=decisions,
+            now=now,
+        )
+        out: dict[str, Any] = {}
+        for r in rows:
+            key = self.keys.unwrap(r.master_key_id, r.wrapped_key, _restricted_context(r.record_id))
+            out[r.field] = _decode(
+                Sealer(key).open(r.sealed, _restricted_aad(r.record_id, subject_id, r.field))
+            )
+        return out
+
+    def purge_restricted(self, session: Session, *, now: datetime, limit: int = 1000) -> int:
+        """Delete up to ``limit`` kept records whose retention has ended (key and ciphertext)."""
+        ids = list(
+            session.execute(
+                select(RestrictedRecord.record_id)
+                .where(RestrictedRecord.keep_until <= now)
+                .order_by(RestrictedRecord.keep_until, RestrictedRecord.record_id)
+                .limit(limit)
+            ).scalars()
+        )
+        if ids:
+            session.execute(delete(RestrictedRecord).where(RestrictedRecord.record_id.in_(ids)))
+        return len(ids)
 
     # ----------------------------------------------------------------- the gate
     def read(
@@ -669,9 +812,15 @@ class Vault:
     # ----------------------------------------------------------------- keys
     def keys_to_rewrap(self, session: Session) -> int:
         active = self.keys.active_key_id()
-        return session.execute(
+        subjects = session.execute(
             select(func.count()).select_from(SubjectKey).where(SubjectKey.master_key_id != active)
         ).scalar_one()
+        kept = session.execute(
+            select(func.count())
+            .select_from(RestrictedRecord)
+            .where(RestrictedRecord.master_key_id != active)
+        ).scalar_one()
+        return int(subjects) + int(kept)
 
     def rewrap_batch(self, session: Session, batch_size: int = 500) -> int:
         """Re-wrap up to ``batch_size`` data keys under the active master key.
@@ -700,10 +849,35 @@ class Vault:
                 .where(SubjectKey.subject_id == row.subject_id, SubjectKey.version == row.version)
                 .values(master_key_id=key_id, wrapped_key=wrapped)
             )
-        return len(rows)
+        if rows:
+            return len(rows)
+        # Then the records kept after erasure, which have keys of their own.
+        kept = session.execute(
+            select(
+                RestrictedRecord.record_id,
+                RestrictedRecord.master_key_id,
+                RestrictedRecord.wrapped_key,
+            )
+            .where(RestrictedRecord.master_key_id != active)
+            .order_by(RestrictedRecord.record_id)
+            .limit(batch_size)
+        ).all()
+        for r in kept:
+            ctx = _restricted_context(r.record_id)
+            key_id, wrapped = self.keys.wrap(
+                self.keys.unwrap(r.master_key_id, r.wrapped_key, ctx), ctx
+            )
+            session.execute(
+                update(RestrictedRecord)
+                .where(RestrictedRecord.record_id == r.record_id)
+                .values(master_key_id=key_id, wrapped_key=wrapped)
+            )
+        return len(kept)
 
     def master_keys_in_use(self, session: Session) -> set[str]:
-        return set(session.execute(select(SubjectKey.master_key_id).distinct()).scalars())
+        used = set(session.execute(select(SubjectKey.master_key_id).distinct()).scalars())
+        used |= set(session.execute(select(RestrictedRecord.master_key_id).distinct()).scalars())
+        return used
 
     def keyring_fingerprint(self) -> str:
         """A value derived from the index key: tells whether a keyring belongs to a database."""
