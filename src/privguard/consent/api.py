@@ -8,7 +8,6 @@ from typing import Literal
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import select
 
 from privguard.api.deps import ActorDep, RuntimeDep, transaction
 from privguard.api.errors import ErrorResponse
@@ -16,7 +15,8 @@ from privguard.audit.service import log_access
 from privguard.bootstrap import Runtime
 from privguard.clock import utcnow
 from privguard.consent.decisions import CHANNEL_PURPOSES, purpose_of_channel
-from privguard.consent.models import Guardianship, NoticeVersion
+from privguard.consent.models import Guardianship
+from privguard.consent.notices import latest_notice
 from privguard.consent.receipts import build_receipt, render_receipt_html
 from privguard.consent.rules import Action, Channel, Kind, State, Status, topic
 from privguard.consent.schemas import (
@@ -88,9 +88,8 @@ def my_consents(runtime: RuntimeDep, actor: ActorDep) -> ConsentsOut:
     now = utcnow()
     with transaction(runtime) as session:
         states = runtime.consent.states(session, subject_id, now)
-        latest = session.execute(
-            select(NoticeVersion.version).order_by(NoticeVersion.version.desc()).limit(1)
-        ).scalar()
+        notice = latest_notice(session)
+        latest = notice.version if notice is not None else None
     optional = runtime.consent.optional_purposes()
     listed = dict(states)
     for purpose in optional:

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from privguard.audit.context import current_request_id
 from privguard.catalog.model import Catalog
-from privguard.consent.models import ConsentEvent, Guardianship, NoticeVersion
-from privguard.consent.notices import material_changes
+from privguard.consent.models import ConsentEvent, Guardianship
+from privguard.consent.notices import latest_notice, material_changes
 from privguard.consent.rules import (
     WITHDRAW_ONLY,
     Action,
@@ -197,11 +197,7 @@ class ConsentLedger:
 
     def _current_notice_hash(self, session: Session, version: int | None) -> str:
         """Consent is informed only against the notice in force: the latest version."""
-        latest = session.execute(
-            select(NoticeVersion.version, NoticeVersion.content_hash)
-            .order_by(NoticeVersion.version.desc())
-            .limit(1)
-        ).first()
+        latest = latest_notice(session)
         if latest is None:
             raise InvalidPI(
                 [
@@ -222,7 +218,7 @@ class ConsentLedger:
                     )
                 ]
             )
-        return str(latest.content_hash)
+        return latest.content_hash
 
     def birth_date(
         self, session: Session, vault: Vault, subject_id: uuid.UUID, now: datetime
