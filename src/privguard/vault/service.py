@@ -393,6 +393,18 @@ class Vault:
         stmt = self._record_for_update if lock else self._record_stmt
         return session.connection().execute(stmt, {"sid": subject_id}).one_or_none()
 
+    def _open_for_change(
+        self, session: Session, subject_id: uuid.UUID
+    ) -> tuple[Any, Sealer, dict[str, SealedField]]:
+        """The active subject's row locked for this transaction, its key and its open record."""
+        row = self._load(session, subject_id, lock=True)
+        if row is None:
+            raise SubjectNotFound(subject_id)
+        if row.status == ERASED:
+            raise SubjectErased(subject_id)
+        sealer = self._open_key(subject_id, row)
+        return row, sealer, open_record(sealer, row.sealed)
+
     def _open_key(self, subject_id: uuid.UUID, row: Any) -> Sealer:
         if row.wrapped_key is None:
             raise SubjectErased(subject_id)
@@ -467,13 +479,7 @@ class Vault:
         ``changes_for`` gets the current plaintext of the fields named in ``reads`` and returns
         canonical values (``None`` removes a field).
         """
-        row = self._load(session, subject_id, lock=True)
-        if row is None:
-            raise SubjectNotFound(subject_id)
-        if row.status == ERASED:
-            raise SubjectErased(subject_id)
-        sealer = self._open_key(subject_id, row)
-        record = open_record(sealer, row.sealed)
+        row, sealer, record = self._open_for_change(session, subject_id)
         sid = str(subject_id)
         current = {
             n: _decode(sealer.open(record[n].ciphertext, field_aad(sid, n, row.key_version)))
@@ -531,13 +537,7 @@ class Vault:
         statement says what was deleted and what was kept, why and until when.
         """
         decisions = self._require_write(session, actor, Action.ERASE, subject_id, [], now)
-        row = self._load(session, subject_id, lock=True)
-        if row is None:
-            raise SubjectNotFound(subject_id)
-        if row.status == ERASED:
-            raise SubjectErased(subject_id)
-        sealer = self._open_key(subject_id, row)
-        record = open_record(sealer, row.sealed)
+        row, sealer, record = self._open_for_change(session, subject_id)
         sid = str(subject_id)
         kept: list[KeptRecord] = []
         deleted: list[str] = []
