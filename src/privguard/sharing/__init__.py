@@ -1,0 +1,1 @@
+"""Sharing: recipients, agreements, transfers, de-identified datasets, waybills, relays."""
