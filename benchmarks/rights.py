@@ -10,10 +10,10 @@ comparable:
 1. **Erase vs history.** Subjects (realistic zh_CN PI of vault.py plus a purchase_history of a
    few entries) with ``--sizes`` orders each (default 10, 1,000 and 100,000, bulk-inserted). One
    erasure = one unit of work: ``last_transaction`` (it decides what is kept, so it is part of a
-   deletion) and ``Vault.erase`` as a privacy_officer, commit included. ``--repeats`` subjects
-   per size, erased in rotation (each size leads equally often), median reported. Goal: flat
-   (ratio to the smallest size near 1). After each erasure the subject must be ``erased`` with a
-   restricted record kept, else exit 2.
+   deletion) and ``Vault.erase`` as the operator (platform_admin), commit included.
+   ``--repeats`` subjects per size, erased in rotation (each size leads equally often),
+   median reported. Goal: flat (ratio to the smallest size near 1). After each erasure the
+   subject must be ``erased`` with a restricted record kept, else exit 2.
 
 2. **Retention sweep.** ``--records`` restricted records (90 % past ``keep_until``, 10 % not)
    bulk-inserted with random bytes of the sizes real erasures just wrote (purge never decrypts),
@@ -263,7 +263,7 @@ def measure_erase(
         warm_up, *ids = add_subjects(runtime, cast, [sizes[0], *counts], args.seed, now, tick)
     # One untimed erasure first: the first one in a process pays for cold caches and lazily
     # built statements, which would otherwise land on whichever size happened to go first.
-    erase_one(runtime, cast.officer, warm_up, now)
+    erase_one(runtime, cast.admin, warm_up, now)
     if problems := check_erased(runtime, warm_up):
         return problems
     by_size: dict[int, list[uuid.UUID]] = {size: [] for size in sizes}
@@ -277,7 +277,7 @@ def measure_erase(
             for step in range(len(sizes)):
                 size = sizes[(round_ + step) % len(sizes)]
                 subject_id = by_size[size][round_]
-                seconds, lookup = erase_one(runtime, cast.officer, subject_id, now)
+                seconds, lookup = erase_one(runtime, cast.admin, subject_id, now)
                 figures.erase[size].append(seconds)
                 figures.lookup[size].append(lookup)
                 problems = check_erased(runtime, subject_id)

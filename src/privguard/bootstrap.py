@@ -27,7 +27,8 @@ from privguard.policy.loader import load_policy
 from privguard.policy.rules import Policy
 from privguard.policy.service import AccessPolicy
 from privguard.rights.deadlines import DeadlineConfigError, due_dates, load_deadline_policies
-from privguard.rights.service import Rights
+from privguard.rights.fulfilment import Fulfilment
+from privguard.rights.service import Rights, VerifiedRequests
 from privguard.rights.verification import IdentityVerifier, Limits
 from privguard.store.engine import make_engine
 from privguard.store.meta import get_meta
@@ -55,6 +56,7 @@ class Runtime:
     consent_cache: ConsentCache  # fast answers for services outside the gate
     rights: Rights
     verifier: IdentityVerifier  # codes for data-subject requests (rights/verification.py)
+    fulfilment: Fulfilment  # carries out verified requests (rights/fulfilment.py)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -106,13 +108,18 @@ def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
     sessions = session_factory(engine)
     consent = ConsentLedger(policy, catalog)
     vault = Vault(
-        catalog, keys, AccessPolicy(policy, consent=consent), default_region=settings.default_region
+        catalog,
+        keys,
+        AccessPolicy(policy, consent=consent, requests=VerifiedRequests()),
+        default_region=settings.default_region,
     )
+    rights = _rights(settings, catalog)
     runtime = Runtime(
         settings, engine, sessions, catalog, keys, vault, policy, log_signer(keys), consent,
         ConsentCache(consent, sessions, ttl=settings.consent_cache_seconds),
-        _rights(settings, catalog),
+        rights,
         verifier=_verifier(settings, sessions, vault),
+        fulfilment=Fulfilment(rights, vault, consent, policy),
     )
     if check:
         try:

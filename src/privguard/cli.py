@@ -32,6 +32,7 @@ from privguard.crypto.providers import RotatingKeyProvider
 from privguard.policy.cli import policy_app
 from privguard.policy.loader import PolicyError
 from privguard.rights.cli import retention_app
+from privguard.rights.requests_cli import requests_app
 from privguard.store.uow import unit_of_work
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ app.add_typer(actors_app, name="actors")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.add_typer(retention_app, name="retention")
+app.add_typer(requests_app, name="requests")
 app.add_typer(notice_app, name="notice")
 
 @app.callback()

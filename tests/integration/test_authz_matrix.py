@@ -78,6 +78,12 @@ NO_PI_ROUTES = {
     ("POST", "/v1/requests/{request_id}/complete-partly"),
     ("POST", "/v1/requests/{request_id}/assign"),
     ("POST", "/v1/requests/{request_id}/fulfil-deletion"),
+    # Fulfilment steps, refused to all but the officer and only for verified requests:
+    # test_fulfilment.py
+    ("POST", "/v1/requests/{request_id}/fulfil-correction"),
+    ("POST", "/v1/requests/{request_id}/fulfil-cancellation"),
+    ("POST", "/v1/requests/{request_id}/fulfil-consent-withdrawal"),
+    ("GET", "/v1/requests/{request_id}/explanation"),
     ("GET", "/v1/notice/{version}"),
     ("POST", "/v1/tickets/{ticket_id}/close"),  # needs an existing ticket id: test_access.py
     ("POST", "/v1/orders"),  # creates an order for the caller's own account: test_consent.py

@@ -111,13 +111,16 @@ def test_withdrawal_and_the_officer_only_steps(
     assert client.get("/v1/requests", headers=w.headers("privacy_officer")).json() == []
 
 
-def test_requests_take_field_names_never_values(
+def test_requests_store_no_free_text_or_unknown_details(
     world: tuple[World, TestClient, RecordingNotifier],
 ) -> None:
     w, client, _ = world
-    r = file(client, w, "correction", details={"fields": ["name", "shoe_size"]})
-    assert r.status_code == 422
-    r = file(client, w, "correction", details={"fields": ["name"], "note": "我的新名字是王小二"})
+    # A correction names its fields by giving their values (test_fulfilment.py seals them).
+    r = file(client, w, "correction", details={"fields": ["name"]})
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "values"
+    r = file(client, w, "correction", values={"name": "王小二", "shoe_size": "42"})
+    assert r.status_code == 422 and "王小二" not in r.text
+    r = file(client, w, "deletion", details={"note": "我的新名字是王小二"})
     assert r.status_code == 201
     assert "王小二" not in r.text
     r = file(client, w, "access", details={"new_name": "王小二"})

@@ -49,7 +49,7 @@ def test_transaction_records_survive_deletion_restricted_until_retention_ends(
     runtime: Runtime, admin: ActorRef
 ) -> None:
     sid = _subject_with_orders(runtime, admin, days_ago=365)
-    statement = _erase(runtime, OFFICER, sid)
+    statement = _erase(runtime, admin, sid)
     assert [k.field for k in statement.kept] == ["purchase_history"]
     until = statement.kept[0].until
     assert timedelta(days=729) < until - utcnow() < timedelta(days=731)  # 3 years after the order
@@ -78,7 +78,7 @@ def test_transaction_records_survive_deletion_restricted_until_retention_ends(
 
 def test_nothing_is_kept_once_three_years_have_passed(runtime: Runtime, admin: ActorRef) -> None:
     sid = _subject_with_orders(runtime, admin, days_ago=3 * 365 + 5)
-    statement = _erase(runtime, OFFICER, sid)
+    statement = _erase(runtime, admin, sid)
     assert statement.kept == [] and "purchase_history" in statement.deleted
 
 
@@ -87,9 +87,9 @@ def test_an_interrupted_retention_run_deletes_exactly_what_it_should(
 ) -> None:
     ids = [_subject_with_orders(runtime, admin, days_ago=100) for _ in range(5)]
     for sid in ids:
-        _erase(runtime, OFFICER, sid)
+        _erase(runtime, admin, sid)
     keep = _subject_with_orders(runtime, admin, days_ago=10)
-    _erase(runtime, OFFICER, keep)
+    _erase(runtime, admin, keep)
     later = utcnow() + timedelta(days=3 * 365 - 50)  # the first five have ended, not the last
     with unit_of_work(runtime.sessions) as session:
         assert runtime.vault.purge_restricted(session, now=later, limit=2) == 2
@@ -104,7 +104,7 @@ def test_an_interrupted_retention_run_deletes_exactly_what_it_should(
 
 def test_retention_cli_reports_then_deletes(runtime: Runtime, admin: ActorRef) -> None:
     sid = _subject_with_orders(runtime, admin, days_ago=3 * 365 - 1)
-    _erase(runtime, OFFICER, sid)
+    _erase(runtime, admin, sid)
     env = {"PRIVGUARD_HOME": str(runtime.settings.home),
            "PRIVGUARD_KEY_FILE": str(runtime.settings.key_file)}
     if runtime.settings.database_url:

@@ -310,10 +310,20 @@ class TestPlatformRoles:
         assert not read(policy, Role.AUDITOR, "fraud_detection", "name").allowed
 
     def test_only_operators_and_the_officer_erase_the_whole_record(self, policy: Policy) -> None:
-        erasers = {Role.PLATFORM_ADMIN, Role.PRIVACY_OFFICER}  # the officer for verified requests
+        verified = Facts(frozenset({Relationship.VERIFIED_REQUEST}))
         for role in Role:
             d = policy.decide(role, Action.ERASE, "account_management", "*", View.PLAIN, NO_FACTS)
-            assert d.allowed == (role in erasers), role
+            assert d.allowed == (role is Role.PLATFORM_ADMIN), role
+            # The officer erases, and corrects, only while a verified request asks for it.
+            d = policy.decide(role, Action.ERASE, "account_management", "*", View.PLAIN, verified)
+            assert d.allowed == (role in {Role.PLATFORM_ADMIN, Role.PRIVACY_OFFICER}), role
+        for facts, allowed in ((NO_FACTS, False), (verified, True)):
+            d = policy.decide(
+                Role.PRIVACY_OFFICER, Action.UPDATE, "account_management", "resident_id",
+                View.PLAIN, facts,
+            )
+            assert (d.allowed, d.rule) == (allowed, "rights.correct-on-request" if allowed
+                                           else "default.deny")
         # erase is decided once for `*`, never per field
         d = policy.decide(
             Role.PLATFORM_ADMIN, Action.ERASE, "account_management", "name", View.PLAIN, NO_FACTS
@@ -334,7 +344,9 @@ def test_sensitive_fields_are_never_plain_outside_payment_and_legal_duties(
             d = read(policy, role, purpose, field, given)
             assert d.view is not View.PLAIN, (role, purpose, field, given, d.rule)
             checked += 1
-    assert checked == len(Role) * (len(policy.purposes) - 2) * len(SENSITIVE) * 2**7
+    assert checked == len(Role) * (len(policy.purposes) - 2) * len(SENSITIVE) * 2 ** (
+        len(Relationship) + 1
+    )
 
 
 def test_sensitive_list_matches_the_catalog(catalog: Catalog) -> None:

@@ -49,11 +49,12 @@ class Channel(StrEnum):
     EMAIL = "email"  # an unsubscribe link
     GPC = "gpc"  # the browser's Sec-GPC: 1 signal
     SYSTEM = "system"
+    REQUEST = "request"  # a verified data-subject request, carried out by the officer
 
 
 # Channels through which only a withdrawal can arrive: nobody consents by replying "TD".
 WITHDRAW_ONLY = frozenset(
-    {Channel.SUPPORT, Channel.SMS, Channel.EMAIL, Channel.GPC, Channel.SYSTEM}
+    {Channel.SUPPORT, Channel.SMS, Channel.EMAIL, Channel.GPC, Channel.SYSTEM, Channel.REQUEST}
 )
 
 # A purpose whose consent is really per recipient: the purpose-level answer needs the

@@ -180,9 +180,12 @@ class ConsentLedger:
 
     def _may_relay_withdrawal(self, actor: ActorRef, request: ConsentRequest) -> bool:
         """Customer service records a withdrawal asked for on the phone; the platform's own
-        inbound hooks record unsubscribe replies and Sec-GPC."""
+        inbound hooks record unsubscribe replies and Sec-GPC; the protection officer carries
+        out a verified consent-withdrawal request."""
         if request.channel is Channel.SUPPORT:
             return actor.role is Role.CUSTOMER_SERVICE
+        if request.channel is Channel.REQUEST:
+            return actor.role in (Role.PRIVACY_OFFICER, Role.PLATFORM_ADMIN)
         return request.channel in WITHDRAW_ONLY and actor.role is Role.PLATFORM_ADMIN
 
     def _acting_guardian(

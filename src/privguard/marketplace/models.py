@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from privguard.store.base import Base, UTCDateTime
@@ -24,9 +24,23 @@ class Organisation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# Orders that keep an account from closing until they are settled (E-Commerce Law Art. 24
+# allows no other condition): not yet delivered, or a refund still being processed.
+UNSETTLED_STATUSES = ("placed", "shipped", "refunding")
+
+
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_merchant_subject", "merchant_id", "subject_id"),)
+    __table_args__ = (
+        Index("ix_orders_merchant_subject", "merchant_id", "subject_id"),
+        # A subject's latest order event without reading their orders: erasure asks it to
+        # date what is kept (E-Commerce Law Art. 31), and a buyer may have 100,000 orders.
+        Index(
+            "ix_orders_subject_last_event",
+            "subject_id",
+            func.coalesce(text("delivered_at"), text("placed_at")),
+        ),
+    )
 
     order_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     subject_id: Mapped[uuid.UUID] = mapped_column(
@@ -41,7 +55,8 @@ class Order(Base):
     courier_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("actors.actor_id"), nullable=True
     )
-    status: Mapped[str] = mapped_column(String(16))  # placed, shipped, delivered, completed
+    # placed, shipped, delivered, completed, refunding (a refund not yet settled)
+    status: Mapped[str] = mapped_column(String(16))
     total_cents: Mapped[int] = mapped_column(Integer)
     item_count: Mapped[int] = mapped_column(Integer)
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)

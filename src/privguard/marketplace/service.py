@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from privguard.marketplace.models import Order, Organisation, SupportTicket
+from privguard.marketplace.models import UNSETTLED_STATUSES, Order, Organisation, SupportTicket
 from privguard.policy.rules import OrderFacts
 
 _ORDERS = Order.__table__
@@ -43,19 +43,35 @@ def has_open_ticket(session: Session, subject_id: uuid.UUID) -> bool:
     return session.connection().execute(_OPEN_TICKET, {"sid": subject_id}).first() is not None
 
 
+_LAST_EVENT = func.coalesce(_ORDERS.c.delivered_at, _ORDERS.c.placed_at)
+# ORDER BY ... LIMIT 1 on the same expression as ix_orders_subject_last_event, so both SQLite
+# and PostgreSQL answer from the index instead of reading every order of the subject.
+_LAST_TRANSACTION = (
+    select(_LAST_EVENT)
+    .where(_ORDERS.c.subject_id == bindparam("sid"))
+    .order_by(_LAST_EVENT.desc())
+    .limit(1)
+)
+_UNSETTLED = select(func.count()).where(
+    _ORDERS.c.subject_id == bindparam("sid"), _ORDERS.c.status.in_(UNSETTLED_STATUSES)
+)
+
+
 def last_transaction(session: Session, subject_id: uuid.UUID) -> datetime | None:
     """The latest order event (delivery, else placement): where transaction-record retention
     starts (E-Commerce Law Art. 31)."""
-    value = session.execute(
-        select(func.max(func.coalesce(_ORDERS.c.delivered_at, _ORDERS.c.placed_at))).where(
-            _ORDERS.c.subject_id == subject_id
-        )
-    ).scalar()
+    value = session.connection().execute(_LAST_TRANSACTION, {"sid": subject_id}).scalar()
     if value is None:
         return None
-    if isinstance(value, str):  # SQLite returns the aggregate as text
+    if isinstance(value, str):  # SQLite returns the expression as text
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def unsettled_orders(session: Session, subject_id: uuid.UUID) -> int:
+    """Orders not yet delivered or with a refund in progress: the one condition, besides proof
+    of identity, that may hold up closing an account (E-Commerce Law Art. 24)."""
+    return int(session.connection().execute(_UNSETTLED, {"sid": subject_id}).scalar_one())
 
 
 def place(

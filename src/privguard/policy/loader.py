@@ -196,7 +196,7 @@ def _purposes(raw: Any, err: Any) -> dict[str, PurposeSpec]:
         if not isinstance(spec, dict):
             err(where, "must be a mapping")
             continue
-        unknown = set(spec) - {"fides", "necessary", "label"}
+        unknown = set(spec) - {"fides", "necessary", "label", "automated"}
         if unknown:
             err(where, f"unknown keys {sorted(unknown)}")
         fides = spec.get("fides")
@@ -211,7 +211,21 @@ def _purposes(raw: Any, err: Any) -> dict[str, PurposeSpec]:
         if not isinstance(labels, dict):
             err(where, "label must map locale to text")
             labels = {}
-        out[name] = PurposeSpec(name, fides, necessary, {str(k): str(v) for k, v in labels.items()})
+        automated = spec.get("automated")
+        if automated is not None and (
+            not isinstance(automated, dict)
+            or not automated
+            or not all(isinstance(v, str) and v.strip() for v in automated.values())
+        ):
+            err(where, "automated must map locale to the text explaining the automated decision")
+            automated = None
+        out[name] = PurposeSpec(
+            name,
+            fides,
+            necessary,
+            {str(k): str(v) for k, v in labels.items()},
+            {str(k): " ".join(str(v).split()) for k, v in automated.items()} if automated else None,
+        )
     return out
 
 

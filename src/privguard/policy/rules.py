@@ -65,6 +65,9 @@ class Relationship(StrEnum):
     OPEN_TICKET = "open_ticket"  # the consumer has a support ticket open
     OWN_MERCHANT = "own_merchant"  # the merchant whose customer list is asked for is the actor's
     SHARING_AGREEMENT = "sharing_agreement"  # an agreement with the recipient (sharing issue)
+    # The subject has a request in progress (identity verified) that this action carries out:
+    # a correction for update, a deletion or account cancellation for erase.
+    VERIFIED_REQUEST = "verified_request"
 
 
 class Scope(StrEnum):
@@ -186,6 +189,9 @@ class PurposeSpec:
     fides: str
     necessary: bool
     labels: Mapping[str, str]
+    # Decisions made by automated means under this purpose, explained per locale (PIPL Art.
+    # 24, 48): what is decided, from which data, and how to get a person to look again.
+    automated: Mapping[str, str] | None = None
 
     def label(self, locale: str = "zh-CN") -> str:
         return self.labels.get(locale) or self.labels.get("en") or self.name
@@ -354,6 +360,7 @@ def relationships(
     windows: Windows,
     *,
     agreements: frozenset[uuid.UUID] = frozenset(),
+    verified_request: bool = False,
 ) -> frozenset[Relationship]:
     """Which relationships hold between ``actor`` and the subject with these orders."""
     found: set[Relationship] = set()
@@ -377,4 +384,6 @@ def relationships(
         found.add(Relationship.OPEN_TICKET)
     if org is not None and org in agreements:
         found.add(Relationship.SHARING_AGREEMENT)
+    if verified_request:
+        found.add(Relationship.VERIFIED_REQUEST)
     return frozenset(found)

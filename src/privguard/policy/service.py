@@ -69,6 +69,19 @@ class NoAgreements:
         return frozenset()
 
 
+class RequestLookup(Protocol):
+    """Whether the subject has a verified request in progress that ``action`` carries out
+    (rights/service.py answers it), so the officer's power to change or erase a record exists
+    only while a consumer's request asks for it."""
+
+    def verified(self, session: Session, subject_id: uuid.UUID, action: Action) -> bool: ...
+
+
+class NoRequests:
+    def verified(self, session: Session, subject_id: uuid.UUID, action: Action) -> bool:
+        return False
+
+
 class AccessPolicy:
     """The policy plus the lookups its conditions need; used by the vault's gate."""
 
@@ -77,10 +90,12 @@ class AccessPolicy:
         policy: Policy,
         consent: ConsentLookup | None = None,
         agreements: AgreementLookup | None = None,
+        requests: RequestLookup | None = None,
     ) -> None:
         self.policy = policy
         self.consent = consent or NoConsentRecorded()
         self.agreements = agreements or NoAgreements()
+        self.requests = requests or NoRequests()
 
     def facts(
         self,
@@ -109,6 +124,11 @@ class AccessPolicy:
             if Relationship.SHARING_AGREEMENT in needed
             else frozenset()
         )
+        verified = (
+            subject_id is not None
+            and Relationship.VERIFIED_REQUEST in needed
+            and self.requests.verified(session, subject_id, action)
+        )
         rels = relationships(
             actor,
             subject_id,
@@ -117,6 +137,7 @@ class AccessPolicy:
             now,
             self.policy.windows,
             agreements=agreements,
+            verified_request=verified,
         )
         consents = (
             self.consent.granted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from fastapi import APIRouter, status
 from fastapi.responses import StreamingResponse
@@ -15,7 +15,6 @@ from starlette.background import BackgroundTask
 from privguard.api.deps import ActorDep, RuntimeDep, transaction
 from privguard.api.errors import ErrorResponse
 from privguard.clock import utcnow
-from privguard.marketplace.service import last_transaction
 from privguard.policy.rules import ActorRef, Role
 from privguard.rights.deadlines import urgency
 from privguard.rights.export import write_export
@@ -23,6 +22,7 @@ from privguard.rights.lifecycle import RequestState, RequestType, TransitionRefu
 from privguard.rights.models import SubjectRequest
 from privguard.rights.schemas import (
     AssignIn,
+    CancellationOut,
     ChallengeOut,
     ErasureOut,
     EventOut,
@@ -32,8 +32,10 @@ from privguard.rights.schemas import (
     RequestOut,
     VerifyIn,
     VerifyStartIn,
+    WithdrawalOut,
 )
 from privguard.rights.service import RequestNotFound, Rights
+from privguard.vault.service import ErasureStatement
 
 router = APIRouter(tags=["rights"])
 
@@ -59,6 +61,8 @@ def _out(rights: Rights, session: Session, request: SubjectRequest, *, history: 
         answer_by=request.answer_by,
         extended_answer_by=request.extended_answer_by,
         outcome=request.outcome,
+        fields=list(request.details.get("fields") or []),
+        statement=request.statement,
         urgency=urgency(request, utcnow()).value if request.closed_at is None else "ok",
         history=[
             EventOut(
@@ -81,12 +85,13 @@ def file_request(body: RequestIn, runtime: RuntimeDep, actor: ActorDep) -> Reque
     explanation, or a close relative's request about a deceased consumer. The deadline runs
     from now; the answer shows it."""
     with transaction(runtime) as session:
-        request = runtime.rights.file(
+        request = runtime.fulfilment.file(
             session,
             actor,
             subject_id=body.subject_id,
             type=RequestType(body.type),
             details=body.details,
+            values=body.values,
             now=utcnow(),
             jurisdiction=body.jurisdiction,
         )
@@ -373,41 +378,99 @@ def export_request(
     )
 
 
-ERASING_TYPES = frozenset({RequestType.DELETION.value, RequestType.ACCOUNT_CANCELLATION.value})
+def _kept(statement: ErasureStatement | None) -> list[KeptOut]:
+    if statement is None:
+        return []
+    return [KeptOut(field=k.field, until=k.until, basis=k.basis) for k in statement.kept]
 
 
 @router.post(
     "/v1/requests/{request_id}/fulfil-deletion",
     response_model=ErasureOut,
     responses=ERRORS,
-    summary="Carry out a deletion or account cancellation",
+    summary="Carry out a deletion",
 )
 def fulfil_deletion(request_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) -> ErasureOut:
-    """The protection officer carries out a verified deletion or cancellation: the customer's
-    data key is destroyed; transaction records the law keeps (E-Commerce Law Art. 31) move to
-    restricted storage. The request completes with a statement of what was deleted and what
-    was kept, why and until when (PIPL Art. 47), which the consumer sees."""
-    now = utcnow()
+    """The protection officer carries out a verified deletion: the customer's data key is
+    destroyed; transaction records the law keeps (E-Commerce Law Art. 31) move to restricted
+    storage. The request completes with a statement of what was deleted and what was kept, why
+    and until when (PIPL Art. 47), which the consumer sees."""
     with transaction(runtime) as session:
-        request = runtime.rights.get(session, actor, request_id)
-        if request.type not in ERASING_TYPES:
-            raise RequestNotFound(request_id)
-        statement = runtime.vault.erase(
-            session,
-            actor,
-            request.subject_id,
-            now=now,
-            last_transaction=last_transaction(session, request.subject_id),
-        )
-        kept = "; ".join(
-            f"{k.field} until {k.until.date().isoformat()} ({k.basis})" for k in statement.kept
-        )
-        outcome = f"deleted: {', '.join(statement.deleted) or 'nothing'}; kept: {kept or 'nothing'}"
-        request = runtime.rights.move(
-            session, actor, request_id, RequestState.COMPLETED, note=outcome, now=now
-        )
+        request, statement = runtime.fulfilment.delete(session, actor, request_id, now=utcnow())
         return ErasureOut(
             request=_out(runtime.rights, session, request, history=True),
             deleted=statement.deleted,
-            kept=[KeptOut(field=k.field, until=k.until, basis=k.basis) for k in statement.kept],
+            kept=_kept(statement),
         )
+
+
+@router.post(
+    "/v1/requests/{request_id}/fulfil-cancellation",
+    response_model=CancellationOut,
+    responses=ERRORS,
+    summary="Close the account (account cancellation)",
+)
+def fulfil_cancellation(
+    request_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep
+) -> CancellationOut:
+    """Closes a verified account-cancellation request's account: data erased as for a
+    deletion, sign-in and API keys switched off. The only thing that holds it up is an order
+    still on its way or being refunded (E-Commerce Law Art. 24); then `closed` is false and
+    the request tells the consumer what it waits for."""
+    with transaction(runtime) as session:
+        result = runtime.fulfilment.cancel_account(session, actor, request_id, now=utcnow())
+        return CancellationOut(
+            request=_out(runtime.rights, session, result.request, history=True),
+            closed=result.closed,
+            unsettled_orders=result.unsettled_orders,
+            deleted=result.statement.deleted if result.statement else [],
+            kept=_kept(result.statement),
+        )
+
+
+@router.post(
+    "/v1/requests/{request_id}/fulfil-correction",
+    response_model=RequestOut,
+    responses=ERRORS,
+    summary="Apply a correction",
+)
+def fulfil_correction(request_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) -> RequestOut:
+    """Applies the values the consumer gave with a verified correction request, through the
+    gate (validated again and logged); the sealed copy is then dropped."""
+    with transaction(runtime) as session:
+        request = runtime.fulfilment.correct(session, actor, request_id, now=utcnow())
+        return _out(runtime.rights, session, request, history=True)
+
+
+@router.post(
+    "/v1/requests/{request_id}/fulfil-consent-withdrawal",
+    response_model=WithdrawalOut,
+    responses=ERRORS,
+    summary="Carry out a consent withdrawal",
+)
+def fulfil_withdrawal(
+    request_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep
+) -> WithdrawalOut:
+    """Records a withdrawal in the consent ledger for each topic the request names (or every
+    consent given), effective for the very next decision (PIPL Art. 15)."""
+    with transaction(runtime) as session:
+        request, withdrawn = runtime.fulfilment.withdraw_consents(
+            session, actor, request_id, now=utcnow()
+        )
+        return WithdrawalOut(
+            request=_out(runtime.rights, session, request, history=True), withdrawn=withdrawn
+        )
+
+
+@router.get(
+    "/v1/requests/{request_id}/explanation",
+    response_model=dict[str, Any],
+    responses=ERRORS,
+    summary="The explanation of how my data is processed",
+)
+def explanation(request_id: uuid.UUID, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+    """For a verified explanation request (PIPL Art. 48, Art. 24): each purpose, whether it
+    applies to you and why, the fields of yours it uses, who may see them, the legal basis;
+    automated decisions, how they work and how to refuse or ask for a person. zh-CN and en."""
+    with transaction(runtime) as session:
+        return runtime.fulfilment.explanation(session, actor, request_id, now=utcnow())

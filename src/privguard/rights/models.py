@@ -1,8 +1,8 @@
 """Data-subject requests and their append-only history of state changes.
 
-No personal information is stored here: a correction request names fields, not new values
-(those travel through the gate when the change is made), and reasons are written for the
-consumer to read.
+No plaintext personal information is stored here: a correction's new values are sealed under
+the subject's own key (Vault.seal_aside), so they are shredded with the subject and opened only
+by the write that applies them through the gate; reasons are written for the consumer to read.
 """
 
 from __future__ import annotations
@@ -10,7 +10,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from privguard.store.base import Base, UTCDateTime
@@ -35,6 +45,11 @@ class SubjectRequest(Base):
     assigned_to: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     details: Mapped[dict[str, object]] = mapped_column(JSON)  # field names, relation, ...
     outcome: Mapped[str | None] = mapped_column(Text, nullable=True)  # shown to the consumer
+    # A correction's new values, sealed under the subject's key; dropped once applied.
+    sealed_values: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # What a deletion or cancellation deleted and kept, why and until when (field names and
+    # dates only): the statement the consumer is owed (PIPL Art. 47).
+    statement: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 

@@ -30,8 +30,16 @@ class RequestIn(BaseModel):
     )
     details: dict[str, Any] = Field(
         default_factory=dict,
-        description="`fields` (correction: field names, never values), `relation` "
-        "(deceased_relative). Free text is not stored.",
+        description="`relation` (deceased_relative: spouse, parent, child, sibling, "
+        "grandparent, grandchild); `topics` (consent_withdrawal: `purpose:marketing_sms`, "
+        "`third_party:<recipient id>`...; none = every consent given); `note` (free text: "
+        "only its length is kept).",
+    )
+    values: dict[str, Any] | None = Field(
+        default=None,
+        description="Correction only: the corrected value of each catalog field. Validated "
+        "now, then sealed under your own key until the officer applies it; never stored "
+        "in plain text.",
     )
 
 
@@ -54,6 +62,14 @@ class RequestOut(BaseModel):
     answer_by: datetime
     extended_answer_by: datetime | None
     outcome: str | None = Field(description="Why refused or partly done, for the consumer.")
+    fields: list[str] = Field(
+        default_factory=list, description="Correction: the fields it changes (names only)."
+    )
+    statement: dict[str, Any] | None = Field(
+        default=None,
+        description="Deletion and cancellation: what was deleted, what was kept, why and "
+        "until when (PIPL Art. 47).",
+    )
     urgency: str = Field(description="ok, due_soon or overdue.")
     history: list[EventOut] = Field(default_factory=list)
 
@@ -106,3 +122,16 @@ class ErasureOut(BaseModel):
     request: RequestOut
     deleted: list[str] = Field(description="Fields destroyed (their key is gone).")
     kept: list[KeptOut] = Field(description="Kept in restricted storage: why and until when.")
+
+
+class CancellationOut(BaseModel):
+    request: RequestOut
+    closed: bool = Field(description="False while orders are still on their way or refunding.")
+    unsettled_orders: int
+    deleted: list[str] = Field(default_factory=list)
+    kept: list[KeptOut] = Field(default_factory=list)
+
+
+class WithdrawalOut(BaseModel):
+    request: RequestOut
+    withdrawn: list[str] = Field(description="The consent topics withdrawn.")

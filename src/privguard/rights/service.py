@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privguard.catalog.model import Catalog
-from privguard.policy.rules import ActorRef, Role
+from privguard.policy.rules import Action, ActorRef, Role
 from privguard.rights.deadlines import Deadlines
 from privguard.rights.lifecycle import (
     CLOSED,
@@ -40,6 +40,35 @@ class RequestNotFound(LookupError):
 
     def __init__(self, request_id: uuid.UUID) -> None:
         super().__init__(f"no request {request_id}")
+
+
+# Which in-progress request types let the officer take which action on the subject's record.
+CARRIED_OUT_BY: dict[Action, frozenset[str]] = {
+    Action.UPDATE: frozenset({RequestType.CORRECTION.value}),
+    Action.ERASE: frozenset(
+        {RequestType.DELETION.value, RequestType.ACCOUNT_CANCELLATION.value}
+    ),
+}
+
+
+class VerifiedRequests:
+    """The gate's request lookup (policy/service.RequestLookup): one indexed query, asked only
+    by rules that name the verified_request relationship."""
+
+    def verified(self, session: Session, subject_id: uuid.UUID, action: Action) -> bool:
+        types = CARRIED_OUT_BY.get(action)
+        if not types:
+            return False
+        found = session.execute(
+            select(SubjectRequest.request_id)
+            .where(
+                SubjectRequest.subject_id == subject_id,
+                SubjectRequest.state == RequestState.IN_PROGRESS.value,
+                SubjectRequest.type.in_(types),
+            )
+            .limit(1)
+        ).first()
+        return found is not None
 
 
 class Rights:
@@ -112,7 +141,7 @@ class Rights:
         return request
 
     def _details(self, type: RequestType, details: Mapping[str, Any]) -> dict[str, Any]:
-        allowed = {"fields", "relation", "note"}
+        allowed = {"fields", "relation", "note", "topics"}
         unknown = set(details) - allowed
         if unknown:
             raise InvalidPI(
@@ -161,6 +190,8 @@ class Rights:
                     ]
                 )
             out["relation"] = relation
+        if type is RequestType.CONSENT_WITHDRAWAL and details.get("topics"):
+            out["topics"] = list(details["topics"])  # checked by rights/fulfilment.py
         note = details.get("note")
         if note is not None:
             # Free text may hold personal information: it is not stored, only its length.
@@ -214,6 +245,22 @@ class Rights:
         state = RequestState(request.state)
         self._event(session, request, actor, state, state, f"assigned to {assignee}", now)
         return request
+
+    def note(
+        self,
+        session: Session,
+        actor: ActorRef,
+        request: SubjectRequest,
+        note: str,
+        *,
+        now: datetime,
+    ) -> None:
+        """An event that changes no state: progress the consumer should see (a cancellation
+        waiting for orders to settle)."""
+        if actor.role not in OFFICERS:
+            raise AccessDenied(RULE_OFFICERS, "the protection officer handles requests")
+        state = RequestState(request.state)
+        self._event(session, request, actor, state, state, note, now)
 
     # ------------------------------------------------------------------ reading
     def _get(

@@ -82,6 +82,10 @@ def _restricted_aad(record_id: uuid.UUID, subject_id: uuid.UUID, field_name: str
     return f"privguard/restricted/v1|{record_id}|{subject_id}|{field_name}".encode()
 
 
+def _aside_aad(context: str, subject_id: uuid.UUID, field_name: str) -> bytes:
+    return f"privguard/aside/v1|{context}|{subject_id}|{field_name}".encode()
+
+
 def retained_until(spec: FieldSpec, last_transaction: datetime | None) -> datetime | None:
     """When a field kept after erasure may finally go: only fields whose retention runs from the
     last transaction outlive the account (E-Commerce Law Art. 31); ``None`` = delete now."""
@@ -412,6 +416,60 @@ class Vault:
             row.master_key_id, row.wrapped_key, _wrap_context(subject_id, row.key_version)
         )
         return Sealer(data_key)
+
+    def held_fields(self, session: Session, subject_id: uuid.UUID) -> list[str]:
+        """Names of the fields the vault holds for an active subject, in catalog order. Names
+        are not personal information, so nothing is decrypted or logged; the record's tag is
+        still checked, so a tampered record cannot misstate what is held."""
+        row = self._load(session, subject_id)
+        if row is None:
+            raise SubjectNotFound(subject_id)
+        if row.status == ERASED:
+            raise SubjectErased(subject_id)
+        held = open_record(self._open_key(subject_id, row), row.sealed)
+        return [name for name in self._all_fields if name in held]
+
+    def seal_aside(
+        self,
+        session: Session,
+        subject_id: uuid.UUID,
+        values: Mapping[str, Any],
+        *,
+        context: str,
+        now: datetime,
+    ) -> bytes:
+        """Validate values and seal them under the subject's own key, bound to ``context``, for
+        use later (a correction the officer approves). Kept outside the record, they are still
+        crypto-shredded with the subject, and a blob cannot be replayed under another context
+        or subject. Nothing is decided or logged here: nothing is read."""
+        self._reject_unknown(values)
+        canonical = self.validate(values, today=now.date())
+        row = self._load(session, subject_id)
+        if row is None:
+            raise SubjectNotFound(subject_id)
+        sealer = self._open_key(subject_id, row)
+        collected = int(now.timestamp())
+        sealed = {
+            name: SealedField(
+                collected, sealer.seal(_encode(value), _aside_aad(context, subject_id, name))
+            )
+            for name, value in canonical.items()
+        }
+        return seal_record(sealer, sealed)
+
+    def open_aside(
+        self, session: Session, subject_id: uuid.UUID, blob: bytes, *, context: str
+    ) -> dict[str, Any]:
+        """The values of :meth:`seal_aside`, for the write that uses them (which the gate
+        decides and logs); callers must not return them to anyone."""
+        row = self._load(session, subject_id)
+        if row is None:
+            raise SubjectNotFound(subject_id)
+        sealer = self._open_key(subject_id, row)
+        return {
+            name: _decode(sealer.open(entry.ciphertext, _aside_aad(context, subject_id, name)))
+            for name, entry in open_record(sealer, blob).items()
+        }
 
     def update(
         self,
