@@ -26,13 +26,29 @@ comparable:
    peak Python heap by ``tracemalloc``. Goal: flat (ratio near 1). The zip must open and its
    orders.csv hold exactly the orders, else exit 2.
 
+4. **Live-field sweep.** ``--live-subjects`` (100,000) subjects with the realistic PI of
+   vault.py plus a precise location and a browsing history (the fields of the shipped catalog
+   that expire from collection, with device_id and ip_address), registered with
+   ``Vault.insert_validated`` in chunks of 500, each chunk at a random time in the last 400
+   days, so a realistic share of them has 0 to 4 fields due. The first retention run recomputes
+   every ``next_expiry`` (no rules digest recorded yet) with a cut-off before the oldest
+   registration, so it removes nothing: reported on its own. Then ``run_retention`` at ``now``
+   (batches of ``--live-batch``, 1,000: ``privguard retention run``'s default), the timed sweep:
+   locate due subjects by ``next_expiry``, reseal, anonymise or delete, log one entry each.
+   Then the same run again with nothing due. Baseline: the same population in a plain table
+   (one column per field, a ``*_at`` column with an index per expiring field), swept by one
+   ``UPDATE ... SET f = NULL WHERE f_at <= now - days`` per field in one transaction. Every due
+   value must be gone from each side and no other, per field, and the anonymised counts must
+   add up, else exit 2.
+
 The last line of stdout is one JSON object starting with ``erase_ratio``, ``purge_records_per_s``
-and ``export_peak_ratio``. Progress goes to stderr.
+and ``export_peak_ratio``, then ``live_subjects_per_s`` and ``live_fields_per_s`` among the
+other keys. Progress goes to stderr.
 
 Usage::
 
     python benchmarks/rights.py [--sizes 10,1000,100000] [--records 1000000]
-        [--export-orders 100000] [--database-url URL]
+        [--export-orders 100000] [--live-subjects 100000] [--database-url URL]
 
 See benchmarks/README.md for how to read the output.
 """
@@ -59,7 +75,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Index, MetaData, Table, delete, func, insert, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 import _common as common
 from _common import Tick, out
@@ -69,8 +98,11 @@ from privguard.bootstrap import Runtime
 from privguard.marketplace.models import Order, Organisation
 from privguard.marketplace.service import last_transaction
 from privguard.policy.rules import ActorRef, Role
+from privguard.rights import retention as runs
 from privguard.rights.export import write_export
+from privguard.rights.retention_models import AnonymisedCount
 from privguard.store.uow import unit_of_work
+from privguard.vault import retention as sweep
 from privguard.vault.models import RestrictedRecord, Subject
 
 ORDERS = Order.__table__
@@ -81,6 +113,12 @@ DEFAULT_RECORDS = 1_000_000
 DEFAULT_EXPORT_ORDERS = 100_000
 DEFAULT_BASELINE_ORDERS = 100
 DEFAULT_REPEATS = 3
+DEFAULT_LIVE_SUBJECTS = 100_000
+DEFAULT_LIVE_BATCH = 1000  # privguard retention run --batch-size default
+LIVE_CHUNK = 500  # subjects registered per insert_validated call, all at one time
+LIVE_SPAN_DAYS = 400  # registrations spread over this many days before now
+# The shipped catalog's fields that expire while the account exists (keep_until: collection).
+LIVE_FIELDS = ("precise_location", "browsing_history", "device_id", "ip_address")
 PURGE_LIMIT = 1000  # purge_restricted's default batch: what the scheduled sweep uses
 INSERT_CHUNK = 10_000  # rows per executemany while building (memory bounded, few round trips)
 EXPIRED_SHARE = 0.9
@@ -108,6 +146,16 @@ class Figures:
     expired: int = 0
     sizes: tuple[int, int] = (0, 0)  # wrapped_key, sealed bytes per built record
     export: dict[int, tuple[int, float, int]] = field(default_factory=dict)  # peak, s, zip bytes
+    live_build_seconds: float = 0.0
+    live_reschedule_seconds: float = 0.0
+    live_seconds: float = 0.0
+    live_idle_seconds: float = 0.0
+    live_update_seconds: float = 0.0
+    live_batches: int = 0
+    live_subjects: int = 0  # records changed by the timed run
+    live_fields: int = 0  # values removed by it (deleted + anonymised)
+    live_anonymised: int = 0
+    live_expected: dict[str, int] = field(default_factory=dict)  # due values per field
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -127,15 +175,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--export-orders", type=int, default=DEFAULT_EXPORT_ORDERS)
     parser.add_argument("--baseline-orders", type=int, default=DEFAULT_BASELINE_ORDERS)
     parser.add_argument(
+        "--live-subjects",
+        type=int,
+        default=DEFAULT_LIVE_SUBJECTS,
+        help="subjects for the live-field sweep (default 100,000)",
+    )
+    parser.add_argument(
+        "--live-batch", type=int, default=DEFAULT_LIVE_BATCH, help="subjects per sweep batch"
+    )
+    parser.add_argument(
         "--database-url",
         help="postgresql+psycopg://user@host/db: run in a throw-away database the benchmark "
         "creates there (default: SQLite in the temporary directory)",
     )
     common.add_run_options(parser)
     args = parser.parse_args(argv)
-    numbers = [*args.sizes, args.repeats, args.records, args.export_orders, args.baseline_orders]
+    numbers = [
+        *args.sizes,
+        args.repeats,
+        args.records,
+        args.export_orders,
+        args.baseline_orders,
+        args.live_subjects,
+        args.live_batch,
+    ]
     if min(numbers) < 1:
-        parser.error("sizes, repeats, records and order counts must be at least 1")
+        parser.error("sizes, repeats, records, order counts and live sizes must be at least 1")
     return args
 
 
@@ -293,7 +358,7 @@ def copy_table(metadata: MetaData) -> Table:
     SQLite, so the indexes are renamed): the baseline deletes from the same shape of data."""
     columns = [column._copy() for column in RESTRICTED.columns]
     table = Table("bench_restricted_copy", metadata, *columns)
-    Index("ix_bench_restricted_copy_keep_until", table.c.keep_until)
+    Index("ix_bench_restricted_copy_retention_ends", table.c.retention_ends, table.c.record_id)
     return table
 
 
@@ -313,7 +378,7 @@ def real_sizes(runtime: Runtime) -> tuple[int, int]:
 def count(runtime: Runtime, table: Table, now: datetime | None = None) -> int:
     query = select(func.count()).select_from(table)
     if now is not None:
-        query = query.where(table.c.keep_until <= now)
+        query = query.where(table.c.retention_ends <= now)
     with runtime.engine.connect() as conn:
         return int(conn.execute(query).scalar() or 0)
 
@@ -352,6 +417,8 @@ def measure_purge(
                         "wrapped_key": os.urandom(wrapped_len),
                         "sealed": os.urandom(sealed_len),
                         "keep_until": until,
+                        "retention_ends": until,
+                        "hold_id": None,
                         "basis": BASIS,
                         "created_at": until - timedelta(days=1095),
                     }
@@ -367,7 +434,7 @@ def measure_purge(
     gc.collect()
     started = time.perf_counter()
     with unit_of_work(runtime.sessions) as session:
-        session.connection().execute(delete(copy).where(copy.c.keep_until <= now))
+        session.connection().execute(delete(copy).where(copy.c.retention_ends <= now))
     figures.delete_seconds = time.perf_counter() - started
     gc.collect()
     with bars.task("purge_restricted", expired) as tick:
@@ -477,6 +544,237 @@ def measure_export(
     return []
 
 
+# ----------------------------------------------------------------------------------- 4. live
+@dataclass(frozen=True)
+class Chunk:
+    registered: datetime
+    size: int
+
+
+def live_rows(
+    runtime: Runtime, n: int, seed: int, now: datetime, tick: Tick
+) -> list[dict[str, Any]]:
+    """vault.py's realistic rows plus the two expiring fields it lacks: a precise location
+    somewhere in mainland China and a short browsing history, validated like the rest."""
+    rows = common.generate_rows(runtime.vault, n, seed, now.date(), tick)
+    rng = random.Random(seed + 3)
+    out_rows = []
+    for row in rows:
+        extra = {
+            "precise_location": {
+                "lat": round(rng.uniform(18.3, 45.0), 6),
+                "lon": round(rng.uniform(98.0, 125.0), 6),
+            },
+            "browsing_history": [
+                {"item": f"SKU-{rng.randint(10_000, 99_999)}", "seconds": rng.randint(3, 600)}
+                for _ in range(3)
+            ],
+        }
+        out_rows.append({**row, **runtime.vault.validate(extra, today=now.date())})
+    return out_rows
+
+
+def live_plain_table(metadata: MetaData) -> Table:
+    """The baseline's shape: one text column per field, and for each expiring field the time it
+    was collected, indexed (how a plain schema would find expired values)."""
+    names = list(dict.fromkeys((*common.FIELDS, *LIVE_FIELDS)))
+    table = Table(
+        "bench_live_plain",
+        metadata,
+        Column("subject_id", Uuid, primary_key=True),
+        *(Column(name, Text, nullable=True) for name in names),
+        *(Column(f"{name}_at", DateTime(timezone=True), nullable=True) for name in LIVE_FIELDS),
+    )
+    for name in LIVE_FIELDS:
+        Index(f"ix_bench_live_plain_{name}_at", table.c[f"{name}_at"])
+    return table
+
+
+def plain_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def build_live(
+    runtime: Runtime,
+    cast: Cast,
+    args: argparse.Namespace,
+    bars: common.Bars,
+    now: datetime,
+    plain: Table,
+    figures: Figures,
+) -> list[Chunk]:
+    with bars.task("live: generate", args.live_subjects) as tick:
+        rows = live_rows(runtime, args.live_subjects, args.seed + 4, now, tick)
+    rng = random.Random(args.seed + 5)
+    chunks: list[Chunk] = []
+    with bars.task("live: register", len(rows)) as tick:
+        for part in common.chunks(rows, LIVE_CHUNK):
+            registered = (now - timedelta(days=rng.uniform(0, LIVE_SPAN_DAYS))).replace(
+                microsecond=0
+            )
+            started = time.perf_counter()
+            with unit_of_work(runtime.sessions) as session:
+                ids = runtime.vault.insert_validated(session, cast.admin, part, now=registered)
+            figures.live_build_seconds += time.perf_counter() - started
+            plain_rows = []
+            for subject_id, row in zip(ids, part, strict=True):
+                record: dict[str, Any] = {"subject_id": subject_id}
+                for name, value in row.items():
+                    record[name] = plain_value(value)
+                for name in LIVE_FIELDS:
+                    record[f"{name}_at"] = registered
+                plain_rows.append(record)
+            with unit_of_work(runtime.sessions) as session:
+                session.connection().execute(insert(plain), plain_rows)
+            chunks.append(Chunk(registered, len(part)))
+            tick(len(part))
+    catalog = runtime.catalog
+    figures.live_expected = {
+        name: sum(
+            c.size
+            for c in chunks
+            if c.registered + timedelta(days=catalog[name].retention.days) <= now
+        )
+        for name in LIVE_FIELDS
+    }
+    return chunks
+
+
+def count_live_values(runtime: Runtime, population: set[uuid.UUID]) -> dict[str, int]:
+    """How many values of each expiring field the population's records still hold (from the
+    record layouts: names and times only, nothing decrypted)."""
+    held = dict.fromkeys(LIVE_FIELDS, 0)
+    with runtime.engine.connect() as conn:
+        result = conn.execution_options(yield_per=5000).execute(
+            select(SUBJECTS.c.subject_id, SUBJECTS.c.sealed)
+        )
+        for subject_id, sealed in result:
+            if subject_id not in population or sealed is None:
+                continue
+            for name in sweep.collected(sealed):
+                if name in held:
+                    held[name] += 1
+    return held
+
+
+def measure_live(
+    runtime: Runtime,
+    cast: Cast,
+    args: argparse.Namespace,
+    bars: common.Bars,
+    now: datetime,
+    figures: Figures,
+) -> list[str]:
+    metadata = MetaData()
+    plain = live_plain_table(metadata)
+    metadata.create_all(runtime.engine)
+    with runtime.engine.connect() as conn:
+        before = set(conn.execute(select(SUBJECTS.c.subject_id)).scalars())
+    chunks = build_live(runtime, cast, args, bars, now, plain, figures)
+    with runtime.engine.connect() as conn:
+        population = set(conn.execute(select(SUBJECTS.c.subject_id)).scalars()) - before
+    oldest = min(c.registered for c in chunks) - timedelta(seconds=1)
+    # Untimed by the sweep figure: the first run after an upgrade recomputes every date.
+    gc.collect()
+    started = time.perf_counter()
+    runs.run_retention(
+        runtime.sessions, runtime.vault, cast.admin, now=lambda: oldest, batch_size=args.live_batch
+    )
+    figures.live_reschedule_seconds = time.perf_counter() - started
+    # Baseline first: one transaction, one UPDATE per expiring field.
+    gc.collect()
+    started = time.perf_counter()
+    with unit_of_work(runtime.sessions) as session:
+        for name in LIVE_FIELDS:
+            limit = now - timedelta(days=runtime.catalog[name].retention.days)
+            session.connection().execute(
+                update(plain)
+                .where(plain.c[f"{name}_at"] <= limit)
+                .values({name: None, f"{name}_at": None})
+            )
+    figures.live_update_seconds = time.perf_counter() - started
+    gc.collect()
+    with bars.task("live: retention run", sum(c.size for c in chunks)) as tick:
+
+        def batch_done(step: runs.Step) -> None:
+            figures.live_batches += 1
+            if step.phase == runs.LIVE:
+                tick(step.done)
+
+        started = time.perf_counter()
+        result = runs.run_retention(
+            runtime.sessions,
+            runtime.vault,
+            cast.admin,
+            now=lambda: now,
+            batch_size=args.live_batch,
+            on_batch=batch_done,
+        )
+        figures.live_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    idle = runs.run_retention(
+        runtime.sessions, runtime.vault, cast.admin, now=lambda: now, batch_size=args.live_batch
+    )
+    figures.live_idle_seconds = time.perf_counter() - started
+    figures.live_subjects = result.subjects
+    figures.live_fields = result.fields_deleted + result.fields_anonymised
+    figures.live_anonymised = result.fields_anonymised
+    return check_live(runtime, plain, population, chunks, result, idle, figures)
+
+
+def check_live(
+    runtime: Runtime,
+    plain: Table,
+    population: set[uuid.UUID],
+    chunks: Sequence[Chunk],
+    result: runs.RunSummary,
+    idle: runs.RunSummary,
+    figures: Figures,
+) -> list[str]:
+    expected = figures.live_expected
+    total = sum(c.size for c in chunks)
+    problems = []
+    removed = {**result.deleted, **result.anonymised}
+    if removed != {k: v for k, v in expected.items() if v}:
+        problems.append(f"retention run removed {removed}, expected {expected}")
+    left = count_live_values(runtime, population)
+    with runtime.engine.connect() as conn:
+        plain_left = {
+            name: int(
+                conn.execute(
+                    select(func.count()).select_from(plain).where(plain.c[name].is_not(None))
+                ).scalar_one()
+            )
+            for name in LIVE_FIELDS
+        }
+        anonymised = dict(
+            conn.execute(
+                select(AnonymisedCount.field, func.sum(AnonymisedCount.count)).group_by(
+                    AnonymisedCount.field
+                )
+            ).all()
+        )
+        overdue = conn.execute(
+            select(func.count()).select_from(SUBJECTS).where(SUBJECTS.c.next_expiry <= idle.cutoff)
+        ).scalar_one()
+    for name in LIVE_FIELDS:
+        if left[name] != total - expected[name]:
+            problems.append(
+                f"vault: {left[name]:,} {name} left, expected {total - expected[name]:,}"
+            )
+        if plain_left[name] != total - expected[name]:
+            problems.append(
+                f"UPDATE: {plain_left[name]:,} {name} left, expected {total - expected[name]:,}"
+            )
+    if {k: int(v) for k, v in anonymised.items()} != dict(result.anonymised):
+        problems.append(
+            f"anonymised counts {anonymised} do not match the run's {result.anonymised}"
+        )
+    if idle.subjects or overdue:
+        problems.append(f"second run changed {idle.subjects} records; {overdue} still overdue")
+    return problems
+
+
 # ----------------------------------------------------------------------------------- report
 def report(args: argparse.Namespace, db: common.Database, figures: Figures) -> int:
     sizes: tuple[int, ...] = args.sizes
@@ -506,7 +804,7 @@ def report(args: argparse.Namespace, db: common.Database, figures: Figures) -> i
     )
     out(f"{'side':<40} {'seconds':>8} {'records/s':>11} {'ratio':>7}")
     out(
-        f"{'DELETE WHERE keep_until <= now (baseline)':<40} {figures.delete_seconds:>8.2f} "
+        f"{'DELETE WHERE retention_ends <= now (base)':<40} {figures.delete_seconds:>8.2f} "
         f"{delete_rate:>11,.0f} {1:>7.2f}"
     )
     label = f"purge_restricted, {figures.purge_batches} transactions"
@@ -524,6 +822,32 @@ def report(args: argparse.Namespace, db: common.Database, figures: Figures) -> i
             f"{orders:>10,} {peak / 2**20:>9.2f} {seconds:>8.2f} {size / 1024:>9,.0f} "
             f"{peak / base_peak:>7.2f}"
         )
+    live_total = args.live_subjects
+    live_rate = figures.live_subjects / figures.live_seconds
+    field_rate = figures.live_fields / figures.live_seconds
+    update_rate = figures.live_fields / figures.live_update_seconds
+    out()
+    out(
+        f"live sweep   {live_total:,} subjects registered over {LIVE_SPAN_DAYS} days in "
+        f"{figures.live_build_seconds:.1f} s; due: "
+        + ", ".join(f"{n} {v:,}" for n, v in figures.live_expected.items())
+    )
+    out(
+        f"             first run recomputes every date: {figures.live_reschedule_seconds:.2f} s "
+        f"({live_total / figures.live_reschedule_seconds:,.0f} subjects/s)"
+    )
+    out(f"{'side':<40} {'seconds':>8} {'subjects/s':>11} {'fields/s':>10} {'ratio':>7}")
+    out(
+        f"{'UPDATE SET f = NULL WHERE f_at <= (base)':<40} {figures.live_update_seconds:>8.2f} "
+        f"{figures.live_subjects / figures.live_update_seconds:>11,.0f} {update_rate:>10,.0f} "
+        f"{1:>7.2f}"
+    )
+    label = f"retention run, {figures.live_batches} transactions"
+    out(
+        f"{label:<40} {figures.live_seconds:>8.2f} {live_rate:>11,.0f} {field_rate:>10,.0f} "
+        f"{figures.live_seconds / figures.live_update_seconds:>7.2f}"
+    )
+    out(f"{'retention run again, nothing due':<40} {figures.live_idle_seconds:>8.2f}")
     result = {
         "erase_ratio": round(medians[sizes[-1]] / first, 3),
         "purge_records_per_s": round(rate),
@@ -549,6 +873,17 @@ def report(args: argparse.Namespace, db: common.Database, figures: Figures) -> i
             str(args.baseline_orders): base_bytes,
             str(args.export_orders): big_bytes,
         },
+        "live_subjects_per_s": round(live_rate),
+        "live_fields_per_s": round(field_rate),
+        "live_vs_update": round(figures.live_seconds / figures.live_update_seconds, 2),
+        "live_update_fields_per_s": round(update_rate),
+        "live_seconds": round(figures.live_seconds, 3),
+        "live_idle_seconds": round(figures.live_idle_seconds, 3),
+        "live_reschedule_subjects_per_s": round(live_total / figures.live_reschedule_seconds),
+        "live_population": live_total,
+        "live_subjects_changed": figures.live_subjects,
+        "live_fields_removed": figures.live_fields,
+        "live_fields_anonymised": figures.live_anonymised,
         "backend": db.backend,
     }
     out(json.dumps(result))
@@ -569,7 +904,8 @@ def run(args: argparse.Namespace, workdir: Path, now: datetime) -> int:
             out(
                 f"workload     erase with {','.join(f'{s:,}' for s in args.sizes)} orders x "
                 f"{args.repeats}; sweep {args.records:,} restricted records; export with "
-                f"{args.baseline_orders:,} and {args.export_orders:,} orders"
+                f"{args.baseline_orders:,} and {args.export_orders:,} orders; live-field "
+                f"sweep over {args.live_subjects:,} subjects"
             )
             cast = create_cast(runtime, now)
             problems = measure_erase(runtime, cast, args, bars, now, figures)
@@ -580,6 +916,9 @@ def run(args: argparse.Namespace, workdir: Path, now: datetime) -> int:
                 return 2
             problems = measure_export(runtime, cast, args, bars, now, workdir, figures)
             if common.verify_failed(problems, "the export is wrong: no result"):
+                return 2
+            problems = measure_live(runtime, cast, args, bars, now, figures)
+            if common.verify_failed(problems, "the live-field sweep removed the wrong values"):
                 return 2
     finally:
         db.drop()

@@ -13,6 +13,9 @@ from functools import partial
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
+from privguard.cases.evidence import RelayContacts
+from privguard.cases.service import Cases, detector_redactor
+from privguard.cases.supervision import Supervision
 from privguard.catalog.loader import load_catalog
 from privguard.catalog.model import Catalog
 from privguard.config import Settings
@@ -22,6 +25,7 @@ from privguard.crypto.errors import KeyringError
 from privguard.crypto.keyring import Keyring, write_keyring_file
 from privguard.crypto.providers import KeyProvider, provider_factory
 from privguard.crypto.signing import LogSigner, log_signer
+from privguard.detect.messages import Messages
 from privguard.notify import build_notifier
 from privguard.policy.loader import load_policy
 from privguard.policy.rules import Policy
@@ -30,12 +34,15 @@ from privguard.rights.deadlines import DeadlineConfigError, due_dates, load_dead
 from privguard.rights.fulfilment import Fulfilment
 from privguard.rights.service import Rights, VerifiedRequests
 from privguard.rights.verification import IdentityVerifier, Limits
+from privguard.sharing.relay import relay_contacts
+from privguard.sharing.service import Sharing
 from privguard.store.engine import make_engine
 from privguard.store.meta import get_meta
 from privguard.store.migrate import schema_problem, upgrade
 from privguard.store.tables import all_metadata
 from privguard.store.uow import session_factory, unit_of_work
 from privguard.vault.service import KEYRING_CHECK, Vault
+from privguard.web.auth import WebAuth
 
 
 class NotInitialised(RuntimeError):
@@ -57,6 +64,13 @@ class Runtime:
     rights: Rights
     verifier: IdentityVerifier  # codes for data-subject requests (rights/verification.py)
     fulfilment: Fulfilment  # carries out verified requests (rights/fulfilment.py)
+    sharing: Sharing  # recipients, agreements, transfers (sharing/service.py)
+    cases: Cases  # complaints and reports (cases/service.py)
+    web_auth: WebAuth  # browser sign-in, sessions, CSRF (web/auth.py)
+    messages: Messages  # order chats and notes, redacted before storage (detect/messages.py)
+    supervision: Supervision  # merchants' compliance records and sanctions
+    # (session, subject, since) -> relay contacts for the evidence view (sharing/relay.py)
+    relay_contacts: RelayContacts | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -107,12 +121,22 @@ def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
     )
     sessions = session_factory(engine)
     consent = ConsentLedger(policy, catalog)
+    access = AccessPolicy(policy, consent=consent, requests=VerifiedRequests())
     vault = Vault(
         catalog,
         keys,
-        AccessPolicy(policy, consent=consent, requests=VerifiedRequests()),
+        access,
         default_region=settings.default_region,
     )
+    sharing = Sharing(vault, policy, catalog, home=settings.default_region)
+    access.agreements = sharing
+    supervision = Supervision()
+    messages = Messages(vault)
+    vault.change_listeners.append(messages.on_change)
+    access.sanctions = supervision
+    vault.disclosure_listeners.append(sharing.record_disclosure)
+    vault.change_listeners.append(sharing.on_change)
+    consent.withdrawal_hooks.append(sharing.on_withdrawal)
     rights = _rights(settings, catalog)
     runtime = Runtime(
         settings, engine, sessions, catalog, keys, vault, policy, log_signer(keys), consent,
@@ -120,6 +144,12 @@ def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
         rights,
         verifier=_verifier(settings, sessions, vault),
         fulfilment=Fulfilment(rights, vault, consent, policy),
+        sharing=sharing,
+        cases=Cases(keys, detector_redactor, on_resolved=[supervision.on_case_resolved]),
+        supervision=supervision,
+        web_auth=WebAuth(keys),
+        messages=messages,
+        relay_contacts=relay_contacts,
     )
     if check:
         try:

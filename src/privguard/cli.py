@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from privguard.audit.cli import audit_app
 from privguard.audit.context import bind_request_id
 from privguard.bootstrap import NotInitialised, Runtime, build_runtime, initialise
+from privguard.cases.anomaly_cli import cases_app
 from privguard.catalog.loader import CatalogError
 from privguard.clock import utcnow
 from privguard.config import Settings, load_settings
@@ -29,10 +30,13 @@ from privguard.consent.cli import notice_app
 from privguard.crypto.errors import KeyringError
 from privguard.crypto.keyring import Keyring
 from privguard.crypto.providers import RotatingKeyProvider
+from privguard.detect.cli import scan_command
 from privguard.policy.cli import policy_app
 from privguard.policy.loader import PolicyError
+from privguard.reports.cli import activate_command, doctor_command, refuse_unassessed, report_app
 from privguard.rights.cli import retention_app
 from privguard.rights.requests_cli import requests_app
+from privguard.sharing.relay_cli import relay_app
 from privguard.store.uow import unit_of_work
 
 app = typer.Typer(
@@ -51,6 +55,12 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(retention_app, name="retention")
 app.add_typer(requests_app, name="requests")
 app.add_typer(notice_app, name="notice")
+app.add_typer(relay_app, name="relay")
+app.add_typer(cases_app, name="cases")  # privguard cases scan: cases/anomaly_cli.py
+app.command("scan")(scan_command)  # privguard scan FILE: detect/cli.py
+app.add_typer(report_app, name="report")  # reports/cli.py
+app.command("doctor")(doctor_command)  # privguard doctor: reports/cli.py
+policy_app.command("activate")(activate_command)  # the impact-assessment gate: reports/cli.py
 
 @app.callback()
 def _command_scope() -> None:
@@ -147,20 +157,24 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from privguard.api.app import create_app
+    from privguard.ops.logs import configure_logging
 
+    # JSON lines on stderr, PI redacted (ops/logs.py); uvicorn stops on SIGTERM after the
+    # requests in flight, then the app's lifespan stops the sequencer (graceful shutdown).
+    served = {
+        "host": host,
+        "port": port,
+        "log_config": configure_logging(settings.log_level, settings.log_format),
+        "log_level": settings.log_level.lower(),
+        "access_log": settings.access_log,
+        "timeout_graceful_shutdown": 30,
+    }
     if workers > 1:
-        uvicorn.run(
-            "privguard.api.asgi:app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-        )
+        uvicorn.run("privguard.api.asgi:app", factory=True, workers=workers, **served)
         return
     runtime = _runtime(settings)
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(runtime), **served)
     finally:
         runtime.close()
 
@@ -173,7 +187,11 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     settings = load_settings(host=host, port=port)
-    _runtime(settings).close()  # refuse early, with a clear message, if anything is wrong
+    runtime = _runtime(settings)  # refuse early, with a clear message, if anything is wrong
+    try:
+        refuse_unassessed(runtime)  # PRIVGUARD_REQUIRE_PIA (docs/reports.md)
+    finally:
+        runtime.close()
     console.print(f"privguard on http://{settings.host}:{settings.port}  (docs: /docs)")
     _serve(settings, settings.host, settings.port, workers)
 
@@ -188,7 +206,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same marketplace.")] = 2026,
 ) -> None:
     """Create a local demo marketplace (embedded SQLite by default) and serve it."""
-    from privguard.marketplace.demo import DemoSize, issue_demo_keys, seed_demo
+    from privguard.marketplace.demo import (
+        DemoSize,
+        issue_demo_keys,
+        issue_demo_web_accounts,
+        seed_demo,
+    )
 
     settings = load_settings(host=host, port=port)
     try:
@@ -208,6 +231,7 @@ def demo(
         if not seeded:
             console.print("demo marketplace already seeded; issuing fresh demo API keys")
         credentials = issue_demo_keys(runtime, now=utcnow())
+        web_accounts = issue_demo_web_accounts(runtime, now=utcnow())
     finally:
         runtime.close()
     console.print("\n[bold]demo credentials[/] (API keys, shown once; every run issues new ones)")
@@ -215,13 +239,64 @@ def demo(
         # Plain lines, not a table: a key cut to the terminal width cannot be copied.
         console.print(f"  {cred.role:<17} {cred.display_name}", highlight=False)
         console.print(f"    {cred.token}", soft_wrap=True, highlight=False)
+    url = f"http://{settings.host}:{settings.port}"
+    console.print(f"\n[bold]web sign-in[/] at {url}/login (shown once; every run makes new "
+                  "passwords and, for staff, new TOTP secrets: add the otpauth URI or the "
+                  "secret to an authenticator app for the 6-digit code)")
+    for web in web_accounts:
+        console.print(f"  {web.role:<17} {web.display_name}", highlight=False)
+        console.print(f"    account {web.login}  password {web.password}", highlight=False)
+        if web.totp_uri:
+            console.print(f"    TOTP secret {web.totp_secret}", highlight=False)
+            console.print(f"    {web.totp_uri}", soft_wrap=True, highlight=False)
     console.print(f"database  {_safe_url(settings.resolved_database_url)}")
     if no_serve:
         return
-    url = f"http://{settings.host}:{settings.port}"
     console.print(f"\n[bold]privguard demo at {url}[/]  — API docs: {url}/docs")
     console.print(f"try: curl -H 'Authorization: Bearer {credentials[0].token}' {url}/v1/catalog")
     _serve(settings, settings.host, settings.port, 1)
+
+
+@app.command()
+def waybill(
+    order_id: Annotated[uuid.UUID, typer.Argument(help="The order (shipment) to label.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the PDF.")] = Path(
+        "waybill.pdf"
+    ),
+    api_key: Annotated[
+        str,
+        typer.Option(
+            "--api-key",
+            envvar="PRIVGUARD_API_KEY",
+            help="The printing actor's API key (merchant staff or courier); prefer the env var.",
+        ),
+    ] = "",
+) -> None:
+    """Print an order's privacy waybill (GB/T 41833-2022) as a 100 x 150 mm PDF label.
+
+    The label is read through the gate as the actor whose API key is given, exactly as
+    GET /v1/orders/{order_id}/waybill.pdf does, and logged as theirs.
+    """
+    from privguard.actors.service import AuthenticationFailed, authenticate
+    from privguard.marketplace.errors import MarketplaceNotFound
+    from privguard.sharing.waybill import Waybills
+    from privguard.sharing.waybill_render import render_pdf
+    from privguard.vault.errors import AccessDenied, InvalidPI, VaultError
+
+    runtime = _runtime()
+    try:
+        with runtime.sessions() as session:
+            actor = authenticate(session, api_key)
+        with unit_of_work(runtime.sessions, commit_on=(AccessDenied, InvalidPI)) as session:
+            payload = Waybills(runtime.vault, runtime.keys).label(
+                session, actor, order_id, now=utcnow()
+            )
+    except (AuthenticationFailed, VaultError, MarketplaceNotFound) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        runtime.close()
+    out.write_bytes(render_pdf(payload))
+    console.print(f"wrote {out} (order {order_id})")
 
 
 def _log_key_operation(session: Session, action: str, detail: dict[str, object]) -> None:
@@ -380,7 +455,10 @@ def subjects_import(
         with unit_of_work(runtime.sessions) as session:
             actor = cli_actor(session, now=now)
         with file.open(newline="", encoding="utf-8-sig") as fh:
-            total = count_records(fh)
+            try:
+                total = count_records(fh)
+            except CsvHeaderError as exc:
+                raise _fail(str(exc)) from None
         with file.open(newline="", encoding="utf-8-sig") as fh, _progress() as progress:
             task = progress.add_task("importing", total=total)
             try:

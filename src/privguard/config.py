@@ -7,6 +7,7 @@ point one process at several data directories without reloading modules.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,12 +60,39 @@ class Settings(BaseSettings):
         description="Jurisdiction whose deadlines apply to a request that names none "
         "(CN, EU, US-CA or one added in the deadlines YAML).",
     )
+    anomaly_config: Path | None = Field(
+        default=None,
+        description="A YAML overriding the anomaly-detection thresholds shipped in "
+        "privguard/cases/anomalies.yaml (docs/anomalies-and-incidents.md).",
+    )
+    incident_config: Path | None = Field(
+        default=None,
+        description="A YAML overriding the incident notification deadlines and texts shipped in "
+        "privguard/cases/incidents.yaml (CN authority 4 hours, EU 72 hours).",
+    )
     default_region: str = Field(default="CN", description="Region for phone numbers without +CC.")
     db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept open.")
     db_max_overflow: int = Field(default=10, ge=0, description="Extra connections under load.")
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(default=1_048_576, description="Requests larger than this get 413.")
+    rate_limit_per_minute: int = Field(
+        default=6000,
+        ge=0,
+        description="Requests a minute per API key and server process (token bucket, 429 with "
+        "Retry-After beyond it); 0 turns the limit off (docs/operations.md).",
+    )
+    rate_limit_burst: int = Field(
+        default=1000,
+        ge=1,
+        description="Requests an API key may send at once before the rate applies.",
+    )
+    log_level: str = Field(default="INFO", description="Server log level (JSON lines on stderr).")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json (one object a line) or text; PI is redacted in both."
+    )
+    access_log: bool = Field(default=True, description="Log one line per HTTP request.")
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
     consent_cache_seconds: float = Field(
         default=1.0,
         ge=0,
@@ -106,6 +134,58 @@ class Settings(BaseSettings):
         description="Subject line of notification e-mails.",
     )
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, description="SMTP socket timeout.")
+    # Reports and the self-check (docs/reports.md)
+    public_url: str | None = Field(
+        default=None,
+        description="The address clients reach the API at, e.g. https://privacy.example.com "
+        "(privguard serves plain HTTP; TLS is a reverse proxy's job). `privguard doctor` "
+        "checks it is https.",
+    )
+    require_pia: bool = Field(
+        default=False,
+        description="Refuse to serve a policy in which a processing activity that needs an "
+        "impact assessment (PIPL Art. 55) has no signed one linked (`pia:`).",
+    )
+    # Contact relays (docs/relays.md)
+    relay_domain: str = Field(
+        default="privguard.invalid",
+        description="Relay mail addresses are o-<random>@relay.<this domain>; the relay "
+        "subdomain's MX must reach `privguard relay mail-serve`.",
+    )
+    relay_numbers: list[str] = Field(
+        default=["+8695000"],
+        description="Platform numbers (E.164) that relay calls and SMS, each with 10,000 "
+        "4-digit extensions; JSON list in the environment.",
+    )
+    relay_alias_days: int = Field(
+        default=15,
+        ge=0,
+        le=365,
+        description="How long an order's relay alias keeps working after delivery or after "
+        "the order's last after-sales case closes.",
+    )
+    relay_number_quarantine_days: int = Field(
+        default=30,
+        ge=0,
+        description="How long a number and extension stay unused after their alias stopped "
+        "working, before another order gets them.",
+    )
+    relay_telephony: str = Field(
+        default="disabled",
+        description="Telephony provider for relayed calls and SMS: disabled, or a plug-in "
+        "registered under the privguard.telephony entry-point group.",
+    )
+    relay_smtp_host: str | None = Field(
+        default=None, description="Upstream SMTP server that delivers relayed mail."
+    )
+    relay_smtp_port: int = Field(default=25, ge=1, le=65535, description="Its port.")
+    relay_smtp_starttls: bool = Field(
+        default=True, description="Upgrade the upstream connection with STARTTLS."
+    )
+    relay_smtp_username: str | None = Field(default=None, description="Upstream SMTP login.")
+    relay_smtp_password: str | None = Field(
+        default=None, description="Upstream SMTP password (never logged).", repr=False
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["RecordingNotifier", "Sent"]
+__all__ = ["RecordingNotifier", "RecordingTelephony", "Sent"]
 
 _CODE = re.compile(r"(?<![0-9])[0-9]{6}(?![0-9])")
 
@@ -58,3 +59,29 @@ class RecordingNotifier:
         if found is None:
             raise AssertionError("the latest message holds no 6-digit code")
         return found.group()
+
+
+@dataclass
+class RecordingTelephony:
+    """A :class:`privguard.sharing.relay_phone.Telephony` that records each call and SMS
+    (with the destination, in memory) and returns ids ``call-1``, ``sms-1``, ….
+
+    Set ``fail`` to make every request raise, to test what happens when the provider fails.
+    """
+
+    name: str = "recording"
+    calls: list[Any] = field(default_factory=list)  # CallRequest
+    messages: list[Any] = field(default_factory=list)  # SmsRequest
+    fail: Exception | None = None
+
+    def connect_call(self, call: Any) -> str:
+        if self.fail is not None:
+            raise self.fail
+        self.calls.append(call)
+        return f"call-{len(self.calls)}"
+
+    def send_sms(self, sms: Any) -> str:
+        if self.fail is not None:
+            raise self.fail
+        self.messages.append(sms)
+        return f"sms-{len(self.messages)}"

@@ -60,6 +60,7 @@ PI_ROUTES = {
 NO_PI_ROUTES = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),  # counts by route template, rule and view; scanned for PI: test_ops.py
     ("GET", "/v1/me"),
     ("GET", "/v1/catalog"),
     ("GET", "/v1/policy"),
@@ -84,10 +85,87 @@ NO_PI_ROUTES = {
     ("POST", "/v1/requests/{request_id}/fulfil-cancellation"),
     ("POST", "/v1/requests/{request_id}/fulfil-consent-withdrawal"),
     ("GET", "/v1/requests/{request_id}/explanation"),
+    # Sharing: registry and tasks (officer, operators; auditors read), transfers decided by the
+    # gate as the recipient, who-has-my-data (consumers), notices (the recipient's partners):
+    # test_sharing.py
+    ("POST", "/v1/recipients"),
+    ("GET", "/v1/recipients"),
+    ("POST", "/v1/recipients/{recipient_id}/agreements"),
+    ("GET", "/v1/recipients/{recipient_id}/agreements"),
+    ("POST", "/v1/agreements/{agreement_id}/terminate"),
+    ("GET", "/v1/agreement-tasks"),
+    ("POST", "/v1/agreement-tasks/{task_id}/close"),
+    ("POST", "/v1/transfers"),
+    ("GET", "/v1/me/recipients"),
+    ("GET", "/v1/recipient-notices"),
+    ("POST", "/v1/recipient-notices/ack"),
+    ("POST", "/v1/recipients/{recipient_id}/datasets"),  # test_datasets.py
+    # Complaints and supervision: filers, each queue's handlers, auditors; the evidence view is
+    # a gated read: test_cases.py
+    ("POST", "/v1/cases"),
+    ("GET", "/v1/me/cases"),
+    ("GET", "/v1/cases"),
+    ("GET", "/v1/cases/{case_id}"),
+    ("POST", "/v1/cases/{case_id}/triage"),
+    ("POST", "/v1/cases/{case_id}/investigate"),
+    ("POST", "/v1/cases/{case_id}/reject"),
+    ("POST", "/v1/cases/{case_id}/resolve"),
+    ("POST", "/v1/cases/{case_id}/info"),
+    ("POST", "/v1/cases/{case_id}/assign"),
+    ("POST", "/v1/cases/{case_id}/attachments"),
+    ("GET", "/v1/cases/attachments/{attachment_id}"),
+    ("GET", "/v1/cases/{case_id}/evidence"),
+    ("GET", "/v1/cases/{case_id}/evidence/bundle"),
+    ("GET", "/v1/merchants/{merchant_id}/privacy-rating"),
+    ("GET", "/v1/merchants/{merchant_id}/sanctions"),
+    ("POST", "/v1/merchants/{merchant_id}/evaluate"),
+    ("POST", "/v1/sanctions/{sanction_id}/appeal"),
+    ("POST", "/v1/sanctions/{sanction_id}/decide"),
+    # Order chats and notes: the order's parties; originals for their owner: test_messages.py
+    ("POST", "/v1/orders/{order_id}/messages"),
+    ("GET", "/v1/orders/{order_id}/messages"),
     ("GET", "/v1/notice/{version}"),
     ("POST", "/v1/tickets/{ticket_id}/close"),  # needs an existing ticket id: test_access.py
     ("POST", "/v1/orders"),  # creates an order for the caller's own account: test_consent.py
     ("GET", "/v1/me/consents/{event_id}/receipt"),  # own events only: test_consent.py
+    # Legal holds, protection officer only (subject ids and reasons, no PI): test_retention.py
+    ("GET", "/v1/legal-holds"),
+    ("POST", "/v1/legal-holds"),
+    ("POST", "/v1/legal-holds/{hold_id}/release"),
+    # Privacy waybills, decided per order (merchant, assigned courier, agents print a label;
+    # only the assigned courier resolves its code): test_waybills.py
+    ("GET", "/v1/orders/{order_id}/waybill"),
+    ("GET", "/v1/orders/{order_id}/waybill.pdf"),
+    ("POST", "/v1/waybills/resolve"),
+    # Contact relays: aliases only (never the buyer's number or address), per order for its
+    # merchant and assigned courier, own aliases for consumers; calls/SMS by parties only:
+    # test_relays.py (mail: test_relay_mail.py)
+    ("GET", "/v1/me/relays"),
+    ("POST", "/v1/me/relays/{alias_id}/revoke"),
+    ("GET", "/v1/orders/{order_id}/relay"),
+    ("POST", "/v1/relay/calls"),
+    ("POST", "/v1/relay/sms"),
+    # Free text the caller sends; roles and the token gate: test_detect_api.py
+    ("POST", "/v1/detect/scan"),
+    ("POST", "/v1/detect/scan/batch"),
+    ("POST", "/v1/detect/redact"),
+    ("POST", "/v1/detect/redact/batch"),
+    ("POST", "/v1/detect/detokenise"),
+    # Access alerts and security incidents (entry ids, counts, subject ids, field names and
+    # redacted text; no PI values): officer and administrators act, auditors read, every other
+    # role refused: test_incidents.py
+    ("GET", "/v1/alerts"),
+    ("POST", "/v1/alerts/{alert_id}/dismiss"),
+    ("POST", "/v1/alerts/{alert_id}/escalate"),
+    ("POST", "/v1/incidents"),
+    ("GET", "/v1/incidents"),
+    ("GET", "/v1/incidents/{incident_id}"),
+    ("POST", "/v1/incidents/{incident_id}/actions"),
+    ("GET", "/v1/incidents/{incident_id}/notifications"),
+    ("POST", "/v1/incidents/{incident_id}/no-notify"),
+    # Records of processing (the data map, no customer's data); officer, operators, auditors
+    # only: test_reports.py
+    ("GET", "/v1/reports/ropa"),
 }
 # The actor that stands for each role: the "own" side of every scenario.
 ROLES = [r.value for r in Role]

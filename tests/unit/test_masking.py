@@ -31,7 +31,7 @@ def test_registry_holds_every_rule_the_catalog_needs() -> None:
     assert set(MASKERS) == {
         "name", "mobile", "mobile_waybill", "landline", "id_number", "passport", "bank_card",
         "email", "account", "address", "address_list", "date", "ip", "device_id", "location",
-        "records", "hidden", "generic",
+        "records", "hidden", "generic", "address_waybill", "address_list_waybill",
     }  # fmt: skip
 
 

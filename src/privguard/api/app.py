@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -21,6 +21,8 @@ from privguard.api.deps import ActorDep
 from privguard.api.errors import ErrorResponse, install_error_handlers
 from privguard.api.middleware import BodySizeLimit, RequestId
 from privguard.bootstrap import Runtime
+from privguard.ops.metrics import RequestMetrics
+from privguard.ops.ratelimit import RateLimit, TokenBuckets
 
 STATIC = Path(__file__).parent / "static"
 
@@ -45,6 +47,16 @@ class Me(BaseModel):
 class Health(BaseModel):
     status: str
     version: str
+
+
+COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
+    # What any route may answer before or beside its own logic (api/middleware.py,
+    # ops/ratelimit.py, api/errors.py): documented once for all, so clients and the schema
+    # fuzzer (tests/integration/test_fuzz.py) know them.
+    413: {"model": ErrorResponse, "description": "Request body larger than the limit."},
+    429: {"model": ErrorResponse, "description": "Rate limit of this API key; see Retry-After."},
+    503: {"model": ErrorResponse, "description": "Database unavailable; see Retry-After."},
+}
 
 
 def _sequencer_lifespan(
@@ -72,29 +84,49 @@ def _sequencer_lifespan(
         finally:
             if sequencer is not None:
                 await asyncio.to_thread(sequencer.stop)
+            # Graceful shutdown (SIGTERM): the sequencer's batch has committed; close the pool.
+            runtime.engine.dispose()
 
     return lifespan
 
 
 def create_fastapi(runtime: Runtime) -> FastAPI:
     from privguard.audit.api import router as audit_router
+    from privguard.cases.anomaly_api import router as anomaly_router
+    from privguard.cases.api import router as cases_router
     from privguard.catalog.api import router as catalog_router
     from privguard.consent.api import router as consent_router
     from privguard.consent.notice_api import router as notice_router
+    from privguard.detect.api import router as detect_router
+    from privguard.detect.messages_api import router as messages_router
     from privguard.marketplace.api import router as marketplace_router
     from privguard.policy.api import router as policy_router
+    from privguard.reports.api import router as reports_router
     from privguard.rights.api import router as rights_router
+    from privguard.rights.holds_api import router as holds_router
+    from privguard.sharing.api import router as sharing_router
+    from privguard.sharing.relay_api import router as relay_router
+    from privguard.sharing.waybill_api import router as waybill_router
     from privguard.vault.api import router as vault_router
+    from privguard.web.center import router as center_router
+    from privguard.web.console import router as console_router
+    from privguard.web.pages import STATIC as WEB_STATIC
+    from privguard.web.pages import router as web_router
 
     app = FastAPI(
         title="privguard",
         version=__version__,
         description=DESCRIPTION,
+        responses=COMMON_RESPONSES,
         docs_url=None,  # served below from our own copy of Swagger UI, not a CDN
         redoc_url=None,
         lifespan=_sequencer_lifespan(runtime),
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/web-static", StaticFiles(directory=WEB_STATIC), name="web-static")
+    app.include_router(web_router)
+    app.include_router(center_router)  # the privacy center's pages (web/center.py)
+    app.include_router(console_router)  # the compliance console's pages (web/console.py)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -115,7 +147,16 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     app.include_router(marketplace_router)
     app.include_router(consent_router)
     app.include_router(rights_router)
+    app.include_router(holds_router)
     app.include_router(notice_router)
+    app.include_router(waybill_router)
+    app.include_router(sharing_router)
+    app.include_router(relay_router)
+    app.include_router(cases_router)
+    app.include_router(messages_router)
+    app.include_router(anomaly_router)
+    app.include_router(detect_router)
+    app.include_router(reports_router)
 
     @app.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness")
     def healthz() -> Health:
@@ -135,6 +176,23 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
             conn.execute(text("SELECT 1"))
         return Health(status="ready", version=__version__)
 
+    if runtime.settings.metrics:
+
+        @app.get(
+            "/metrics",
+            tags=["meta"],
+            summary="Prometheus metrics",
+            response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {}}}},
+        )
+        def metrics() -> Response:
+            """Requests by route template and status, latency, gate decisions by rule and view
+            (ops/metrics.py). No label holds an id or a value."""
+            from privguard.ops.metrics import exposition
+
+            body, content_type = exposition()
+            return Response(body, media_type=content_type)
+
     @app.get("/v1/me", response_model=Me, tags=["meta"], summary="Who am I")
     def me(actor: ActorDep) -> Me:
         return Me(
@@ -150,8 +208,23 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
 
 def create_app(runtime: Runtime) -> ASGIApp:
     """The ASGI app to serve: the API behind the body-size limit."""
+    if runtime.settings.require_pia:
+        # Refuse a policy whose PIA-needing processing lacks a signed assessment (docs/reports.md).
+        from privguard.clock import utcnow
+        from privguard.reports.service import require_activation
+
+        require_activation(runtime, now=utcnow())
     app = create_fastapi(runtime)
+    settings = runtime.settings
+    inner: ASGIApp = BodySizeLimit(app, settings.max_body_bytes)
+    if settings.rate_limit_per_minute > 0:
+        # Before the body is read: a client over its rate costs no parsing and no database.
+        inner = RateLimit(
+            inner, TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        )
+    if settings.metrics:
+        inner = RequestMetrics(inner)  # counts the 413s and 429s answered inside it too
     # The request id wraps everything, so even a 413 from the size limit carries one.
-    limited = RequestId(BodySizeLimit(app, runtime.settings.max_body_bytes))
+    limited = RequestId(inner)
     limited.fastapi = app  # type: ignore[attr-defined]  # tests and openapi export reach it
     return limited

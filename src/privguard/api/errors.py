@@ -12,17 +12,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from privguard.actors.service import AuthenticationFailed
 from privguard.audit.proof import ProofUnavailable
+from privguard.cases.rules import CaseTransitionRefused
 from privguard.consent.notices import NoticeNotFound
 from privguard.consent.receipts import ReceiptNotFound
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.marketplace.errors import MarketplaceNotFound
 from privguard.rights.lifecycle import TransitionRefused
 from privguard.rights.service import RequestNotFound
+from privguard.sharing.deid_rules import DeidError, SpecRefused
+from privguard.sharing.dp import DPError
 from privguard.vault.errors import (
     AccessDenied,
     Concealed,
@@ -68,9 +71,44 @@ STATUS = {
 }
 
 
+def _key_id(request: Request) -> str | None:
+    """The id part of the API key offered (``pgk_…``, before the dot; never the secret)."""
+    auth = request.headers.get("authorization", "")
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
+    if not token:
+        return None
+    key_id = token.partition(".")[0]
+    return key_id[:32] if key_id.startswith("pgk_") else "malformed"
+
+
+def log_refusal(request: Request, status: int, code: str, rule: str | None) -> None:
+    """One warning per refused request: who (actor and role when authenticated, else the key
+    id offered), which route template, the status and the rule. No path, no body: ids are in
+    the access log, values nowhere."""
+    actor = getattr(request.state, "actor", None)
+    route = getattr(request.scope.get("route"), "path_format", None) or "unmatched"
+    who = (
+        f"actor={actor.actor_id} role={actor.role.value}"
+        if actor is not None
+        else f"key={_key_id(request) or 'none'}"
+    )
+    log.warning(
+        "refused %s %s: %d %s rule=%s %s", request.method, route, status, code, rule or "-", who
+    )
+
+
+def storage_full(exc: OperationalError | InterfaceError) -> bool:
+    """SQLite's SQLITE_FULL or PostgreSQL's disk_full (SQLSTATE 53100)."""
+    orig = exc.orig
+    return (
+        getattr(orig, "sqlite_errorname", None) == "SQLITE_FULL"
+        or getattr(orig, "sqlstate", None) == "53100"
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VaultError)
-    async def _vault(_: Request, exc: VaultError) -> JSONResponse:
+    async def _vault(request: Request, exc: VaultError) -> JSONResponse:
         status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
         fields = [e.as_dict() for e in exc.errors] if isinstance(exc, InvalidPI) else None
         rule = (
@@ -78,6 +116,10 @@ def install_error_handlers(app: FastAPI) -> None:
             if isinstance(exc, AccessDenied) and not isinstance(exc, Concealed)
             else None
         )
+        if isinstance(exc, AccessDenied):
+            # The server log names every refusal, including those decided by a route rather
+            # than the gate (which also writes its own access-log entry).
+            log_refusal(request, status, exc.code, getattr(exc, "rule", None))
         return error_response(status, exc.code, str(exc), fields=fields, rule=rule)
 
     @app.exception_handler(MarketplaceNotFound)
@@ -100,12 +142,30 @@ def install_error_handlers(app: FastAPI) -> None:
             "the access log does not match its signed tree head; the operator has been told",
         )
 
+    @app.exception_handler(DeidError)
+    async def _deid(_: Request, exc: DeidError) -> JSONResponse:
+        fields = (
+            [{"field": exc.field, "rule": exc.rule, "message": str(exc)}]
+            if isinstance(exc, SpecRefused)
+            else None
+        )
+        return error_response(422, exc.code, str(exc), fields=fields)
+
+    @app.exception_handler(DPError)
+    async def _dp(_: Request, exc: DPError) -> JSONResponse:
+        return error_response(422, getattr(exc, "code", "dp_error"), str(exc))
+
+    @app.exception_handler(CaseTransitionRefused)
+    async def _case_transition(_: Request, exc: CaseTransitionRefused) -> JSONResponse:
+        return error_response(409, exc.code, str(exc))
+
     @app.exception_handler(TransitionRefused)
     async def _transition(_: Request, exc: TransitionRefused) -> JSONResponse:
         return error_response(409, exc.code, str(exc))
 
     @app.exception_handler(AuthenticationFailed)
-    async def _auth(_: Request, exc: AuthenticationFailed) -> JSONResponse:
+    async def _auth(request: Request, exc: AuthenticationFailed) -> JSONResponse:
+        log_refusal(request, 401, exc.code, None)
         return error_response(
             401, exc.code, str(exc), headers={"WWW-Authenticate": 'Bearer realm="privguard"'}
         )
@@ -136,9 +196,29 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("keyring error: %s", exc)
         return error_response(500, "keyring_error", "the key provider failed")
 
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (PostgreSQL: a NUL character in
+        # text, a number out of range): the transaction rolled back, nothing was written.
+        log.warning("database refused a value: %s", type(exc.orig).__name__ if exc.orig else "")
+        return error_response(
+            422, "invalid_request", "the request is not valid",
+            fields=[{"field": "body", "rule": "request.unstorable_value",
+                     "message": "a value cannot be stored (for example a NUL character)"}],
+        )
+
     @app.exception_handler(OperationalError)
-    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+    @app.exception_handler(InterfaceError)  # a connection the server closed mid-request
+    async def _database(_: Request, exc: OperationalError | InterfaceError) -> JSONResponse:
         # The database is unreachable or restarting: nothing was committed, retrying is safe.
+        if storage_full(exc):
+            log.error("database storage is full: writes fail until space is freed")
+            return error_response(
+                503, "storage_full",
+                "the database's disk is full; nothing was written. Retry after the operator "
+                "frees space",
+                headers={"Retry-After": "60"},
+            )
         log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "error")
         return error_response(
             503,
@@ -155,6 +235,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "There was an error parsing the body": bytes that are not UTF-8, JSON
+            # nested past the parser's recursion limit, a number too long to convert. It is
+            # invalid input like any other, so it gets the same 422 shape.
+            return error_response(
+                422, "invalid_request", "the request is not valid",
+                fields=[{"field": "body", "rule": "request.body_unreadable",
+                         "message": "the body could not be read as JSON (UTF-8, not nested "
+                         "too deeply, numbers of reasonable length)"}],
+            )
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )

@@ -10,7 +10,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from privguard.audit.context import request_scope
+from privguard.audit.context import client_network, request_scope
 
 
 class BodySizeLimit:
@@ -29,6 +29,7 @@ class BodySizeLimit:
                 except ValueError:
                     declared = self.max_bytes + 1
                 if declared > self.max_bytes:
+                    scope["privguard_rejected"] = True  # for the metrics' route label
                     await self._reject(send)
                     return
         chunks: list[bytes] = []
@@ -42,6 +43,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
+                scope["privguard_rejected"] = True
                 await self._reject(send)
                 return
             chunks.append(chunk)
@@ -81,7 +83,10 @@ class BodySizeLimit:
 class RequestId:
     """Gives every request an id, echoed in ``X-Request-ID`` and written into each access-log
     entry the request causes, so a consumer's complaint about one access can be traced to one
-    request in the server logs."""
+    request in the server logs. Binds the caller's network too (audit/context.py): the
+    connection's peer as the server saw it: uvicorn takes a proxy's ``X-Forwarded-For`` only
+    from the addresses in ``FORWARDED_ALLOW_IPS`` (default 127.0.0.1), so set it to the load
+    balancers' addresses, or every request counts as coming from the balancer's network."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -95,7 +100,9 @@ class RequestId:
             if name == b"x-request-id":
                 offered = value.decode("latin-1")
                 break
-        with request_scope(offered) as rid:
+        client = scope.get("client")
+        network = client_network(client[0] if client else None)
+        with request_scope(offered, network=network) as rid:
             header = (b"x-request-id", rid.encode())
 
             async def send_with_id(message: Message) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from privguard.audit.context import current_request_id
+from privguard.audit.context import current_network, current_request_id
 from privguard.audit.entry import entry_json
 from privguard.audit.models import AccessLogEntry
+from privguard.ops.metrics import count_decisions
 from privguard.policy.rules import ActorRef, Decision, View
 from privguard.store.deferred import defer_insert, flush_deferred
 
@@ -36,7 +37,12 @@ def log_access(
     """Queue one entry; it is written in this transaction, before commit.
 
     Runs on every read, so it costs one JSON encoding here and a share of one executemany later.
+    Inside an HTTP request the caller's network (/24 or /48, audit/context.py) is added to the
+    detail as ``net``; entries written elsewhere (CLI, jobs) carry no ``net``, as before.
     """
+    net = current_network()
+    if net is not None and (detail is None or "net" not in detail):
+        detail = {**detail, "net": net} if detail else {"net": net}
     text = entry_json(
         at=now,
         actor_id=actor.actor_id,
@@ -49,6 +55,7 @@ def log_access(
         decision_fragments=[d.log_json for d in decisions],
         detail=detail or {},
     )
+    count_decisions(action, [(d.rule, d.view.value) for d in decisions])
     defer_insert(
         session,
         ACCESS_LOG,

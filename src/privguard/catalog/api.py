@@ -27,6 +27,8 @@ def list_fields(runtime: RuntimeDep, actor: ActorDep) -> list[FieldSpecOut]:
                 keep_until=f.retention.keep_until.value,
                 days=f.retention.days,
                 basis=f.retention.basis,
+                on_expiry=f.retention.on_expiry.value,
+                generaliser=f.retention.generaliser,
             ),
             searchable=f.searchable,
             index_normalise=f.index_normalise,

@@ -13,8 +13,16 @@ from typing import Any
 
 import yaml
 
+from privguard.catalog.generalisers import GENERALISERS
 from privguard.catalog.masking import MASKERS
-from privguard.catalog.model import Catalog, FieldSpec, Retention, RetentionStart, Sensitivity
+from privguard.catalog.model import (
+    Catalog,
+    FieldSpec,
+    OnExpiry,
+    Retention,
+    RetentionStart,
+    Sensitivity,
+)
 from privguard.catalog.validators import VALIDATORS
 
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -66,23 +74,7 @@ def _field(name: str, raw: Any) -> FieldSpec:
     _require(masking in MASKERS, name, f"unknown masking rule {masking!r}")
     waybill = raw.get("waybill_masking")
     _require(waybill is None or waybill in MASKERS, name, f"unknown masking rule {waybill!r}")
-    ret = raw.get("retention")
-    _require(isinstance(ret, dict), name, "retention must be a mapping")
-    try:
-        start = RetentionStart(ret.get("keep_until"))
-    except ValueError:
-        raise CatalogError(
-            f"catalog field {name}: retention.keep_until must be one of "
-            f"{[s.value for s in RetentionStart]}"
-        ) from None
-    days = ret.get("days", 0)
-    _require(
-        isinstance(days, int) and not isinstance(days, bool) and days >= 0,
-        name,
-        "retention.days must be an integer >= 0",
-    )
-    basis = ret.get("basis")
-    _require(isinstance(basis, str) and bool(basis.strip()), name, "retention.basis is required")
+    retention = _retention(name, raw.get("retention"), validator)
     labels = raw.get("label") or {}
     _require(
         isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values()),
@@ -101,9 +93,75 @@ def _field(name: str, raw: Any) -> FieldSpec:
         validator=validator,
         masking=masking,
         waybill_masking=waybill,
-        retention=Retention(keep_until=start, days=days, basis=basis.strip()),
+        retention=retention,
         searchable=searchable,
         index_normalise=normalise,
+    )
+
+
+RETENTION_KEYS = {"keep_until", "days", "basis", "on_expiry", "generaliser"}
+
+
+def _retention(name: str, ret: Any, validator: str) -> Retention:
+    _require(isinstance(ret, dict), name, "retention must be a mapping")
+    unknown = set(ret) - RETENTION_KEYS
+    _require(not unknown, name, f"unknown retention keys {sorted(unknown)}")
+    try:
+        start = RetentionStart(ret.get("keep_until"))
+    except ValueError:
+        raise CatalogError(
+            f"catalog field {name}: retention.keep_until must be one of "
+            f"{[s.value for s in RetentionStart]}"
+        ) from None
+    days = ret.get("days", 0)
+    _require(
+        isinstance(days, int) and not isinstance(days, bool) and days >= 0,
+        name,
+        "retention.days must be an integer >= 0",
+    )
+    basis = ret.get("basis")
+    _require(isinstance(basis, str) and bool(basis.strip()), name, "retention.basis is required")
+    try:
+        on_expiry = OnExpiry(ret.get("on_expiry", OnExpiry.DELETE.value))
+    except ValueError:
+        raise CatalogError(
+            f"catalog field {name}: retention.on_expiry must be one of "
+            f"{[o.value for o in OnExpiry]}"
+        ) from None
+    generaliser = ret.get("generaliser")
+    if on_expiry is OnExpiry.ANONYMISE:
+        # Only the retention run anonymises, and it runs only over values that expire while
+        # the account exists; erasure deletes (the customer asked for exactly that).
+        _require(
+            start in (RetentionStart.COLLECTION, RetentionStart.LAST_ACTIVITY),
+            name,
+            "retention.on_expiry anonymise needs keep_until collection or last_activity "
+            "(other values are deleted with the account)",
+        )
+        _require(
+            isinstance(generaliser, str) and generaliser in GENERALISERS,
+            name,
+            f"retention.on_expiry anonymise needs a generaliser, one of {sorted(GENERALISERS)}",
+        )
+        accepts = GENERALISERS[generaliser].accepts
+        _require(
+            validator in accepts,
+            name,
+            f"retention.generaliser {generaliser} takes values of {sorted(accepts)}, "
+            f"not {validator}",
+        )
+    else:
+        _require(
+            generaliser is None,
+            name,
+            "retention.generaliser is only used with on_expiry: anonymise",
+        )
+    return Retention(
+        keep_until=start,
+        days=days,
+        basis=basis.strip(),
+        on_expiry=on_expiry,
+        generaliser=generaliser,
     )
 
 

@@ -474,6 +474,71 @@ def mask_address_list(value: Any) -> list[str]:
     return [mask_address(item) for item in value]
 
 
+# Waybills (GB/T 41833-2022) may not print the unit or room number. A waybill keeps what sorting
+# and the last mile need -- province, city, district and the street or road -- and drops the
+# detail from the first house, building, unit, floor or room number on (the courier's app gets
+# the full address through the gate: sharing/waybill.py).
+_WAYBILL_STREET_MAX = 40
+_CN_NUMERALS = "零〇一二三四五六七八九十百千两"
+_NUMBERED_PARTS = "号栋幢座楼层室户房"
+_STREET_CUT = re.compile(
+    r"[甲乙丙丁]?[0-9#]"  # any number, 甲12号 too (full-width digits and ＃ are NFKC'd)
+    rf"|[{_CN_NUMERALS}]+(?:单元|[{_NUMBERED_PARTS}])"  # 三号楼, 五单元, 十二层
+    rf"|[A-Za-z](?:单元|[{_NUMBERED_PARTS}])"  # A座, B栋
+    r"|栋|幢|单元|室"  # words that only ever name a building, a unit or a room
+    r"|(?<![A-Za-z])(?i:room|rm|apt|apartment|unit|flat|suite|ste|floor|fl|building|bldg"
+    r"|block|blk|tower|no)(?![A-Za-z])"  # Room 1203, Apt 5B, No. 8 (No. is NFKC's №)
+)
+_STREET_TRAILING = " ,，、;；:：-—–_/()（）.。"
+
+
+def _waybill_street(detail: Any, regions: list[str]) -> tuple[str, bool]:
+    """The street part of ``detail`` and whether anything was dropped from it."""
+    text = _text(detail)
+    if not text:
+        return "", text is None and detail is not None
+    text = " ".join(text.split())
+    for region in regions:  # "南山区科技园路…" repeats the district already shown
+        text = text.removeprefix(region)
+    match = _STREET_CUT.search(text)
+    street = (text if match is None else text[: match.start()]).rstrip(_STREET_TRAILING)
+    dropped = match is not None or len(street) > _WAYBILL_STREET_MAX
+    return street[:_WAYBILL_STREET_MAX].rstrip(_STREET_TRAILING), dropped
+
+
+def mask_address_waybill(value: Any) -> str:
+    """Province, city, district and street, never a house, building, unit or room number.
+
+    On a structured address (the validator's ``province/city/district/detail``) the regions are
+    kept as :func:`mask_address` keeps them, and ``detail`` is cut at the first of: a digit or
+    ``#``; a Chinese numeral followed by 号/栋/幢/座/楼/层/室/户/房/单元 (三号楼, 五单元); a
+    letter followed by one of them (A座); the words 栋, 幢, 单元, 室; or Room, Rm, Apt, Unit,
+    Flat, Suite, Floor, Building, Block, Tower, No. in any case. What is left is at most 40
+    characters, and ``****`` marks that something was dropped:
+    ``科技园路1号A栋1201室`` -> ``广东省深圳市南山区科技园路****``. Free text is masked like
+    :func:`mask_address` (to the district at most), as its parts cannot be told apart reliably.
+    """
+    if not isinstance(value, dict):
+        return mask_address(value)
+    regions = _mask_address_dict(value).removesuffix(_ADDRESS_HIDDEN)
+    shown = [p for p in (_region_part(value.get(k)) for k in ("province", "city", "district")) if p]
+    street, dropped = _waybill_street(value.get("detail"), shown)
+    gap = " " if regions and street[:1].isascii() and street[:1].isalpha() else ""
+    text = regions + gap + street
+    if not text:
+        return _ADDRESS_HIDDEN
+    return text + (_ADDRESS_HIDDEN if dropped else "")
+
+
+def mask_address_list_waybill(value: Any) -> list[str]:
+    """An address book on a waybill: each address masked with :func:`mask_address_waybill`."""
+    if isinstance(value, dict | str):
+        return [mask_address_waybill(value)]
+    if not isinstance(value, list | tuple):
+        return []
+    return [mask_address_waybill(item) for item in value]
+
+
 # --------------------------------------------------------------------------------------------
 # Dates, network and device identifiers, location
 # --------------------------------------------------------------------------------------------
@@ -616,6 +681,8 @@ MASKERS: dict[str, MaskFn] = {
     "account": mask_account,
     "address": mask_address,
     "address_list": mask_address_list,
+    "address_waybill": mask_address_waybill,
+    "address_list_waybill": mask_address_list_waybill,
     "date": mask_date,
     "ip": mask_ip,
     "device_id": mask_device_id,

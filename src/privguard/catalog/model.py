@@ -17,9 +17,23 @@ class Sensitivity(StrEnum):
 
 
 class RetentionStart(StrEnum):
-    ACCOUNT_CLOSURE = "account_closure"
-    COLLECTION = "collection"
-    LAST_TRANSACTION = "last_transaction"
+    """The event a field's retention period runs from."""
+
+    ACCOUNT_CLOSURE = "account_closure"  # lives until the account is erased
+    COLLECTION = "collection"  # expires ``days`` after the value was written
+    LAST_TRANSACTION = "last_transaction"  # outlives erasure, restricted (E-Commerce Law Art. 31)
+    LAST_ACTIVITY = "last_activity"  # expires ``days`` after the customer was last active
+
+
+# Starts whose values expire while the account still exists (the retention run removes them).
+LIVE_STARTS = frozenset({RetentionStart.COLLECTION, RetentionStart.LAST_ACTIVITY})
+
+
+class OnExpiry(StrEnum):
+    """What the retention run does with an expired value."""
+
+    DELETE = "delete"
+    ANONYMISE = "anonymise"  # count its generalisation (no subject id), then delete it
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,12 @@ class Retention:
     keep_until: RetentionStart
     days: int
     basis: str
+    on_expiry: OnExpiry = OnExpiry.DELETE
+    generaliser: str | None = None  # name in catalog/generalisers.py, with ANONYMISE only
+
+    @property
+    def expires_live(self) -> bool:
+        return self.keep_until in LIVE_STARTS
 
 
 @dataclass(frozen=True)

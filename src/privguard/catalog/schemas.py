@@ -9,6 +9,8 @@ class RetentionOut(BaseModel):
     keep_until: str
     days: int
     basis: str
+    on_expiry: str = "delete"  # or "anonymise": counted by a generaliser, then deleted
+    generaliser: str | None = None
 
 
 class FieldSpecOut(BaseModel):

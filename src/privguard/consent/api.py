@@ -48,6 +48,7 @@ ERRORS = {
     401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
     403: {"model": ErrorResponse, "description": "Not yours to answer; `rule` says why."},
     404: {"model": ErrorResponse, "description": "No such subject."},
+    410: {"model": ErrorResponse, "description": "The subject was erased."},
     422: {"model": ErrorResponse, "description": "Invalid answer; `fields` names the rule."},
 }
 RULE_CONSUMERS_ONLY = "consent.consumers-only"
@@ -471,7 +472,12 @@ def unsubscribe_page(token: str) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title="退订 / Unsubscribe", body=form))
 
 
-@router.post("/v1/unsubscribe", response_class=HTMLResponse, summary="Unsubscribe (one click)")
+@router.post(
+    "/v1/unsubscribe",
+    response_class=HTMLResponse,
+    summary="Unsubscribe (one click)",
+    responses={404: {"description": "A forged, altered or unknown link (an HTML page)."}},
+)
 def unsubscribe(token: str, runtime: RuntimeDep) -> HTMLResponse:
     """Records the withdrawal of the link's channel for the link's customer; no sign-in, the
     signed token is the authority. A forged or altered link changes nothing."""

@@ -30,6 +30,7 @@ from privguard.consent.rules import (
     consented_purposes,
     current_states,
     is_minor,
+    topic,
 )
 from privguard.marketplace.models import Organisation
 from privguard.policy.rules import ActorRef, Policy, Role, View
@@ -83,6 +84,11 @@ class ConsentLedger:
         self.catalog = catalog
         # Called with the subject id after each recorded event (caches drop that subject).
         self.listeners: list[Callable[[uuid.UUID], None]] = []
+        # Called for each withdrawal in its transaction (session, subject, kind, target, now):
+        # sharing/ tells the recipients that received the data to stop (PIPL Art. 15, 23).
+        self.withdrawal_hooks: list[
+            Callable[[Session, uuid.UUID, Kind, str, datetime], None]
+        ] = []
 
     # ---------------------------------------------------------------- what may be consented
     def optional_purposes(self) -> list[str]:
@@ -174,6 +180,9 @@ class ConsentLedger:
         )
         session.add(event)
         session.flush()
+        if request.action is Action.WITHDRAWN:
+            for hook in self.withdrawal_hooks:
+                hook(session, request.subject_id, request.kind, request.target, now)
         for listener in self.listeners:
             listener(request.subject_id)
         return event.event_id
@@ -265,3 +274,12 @@ class ConsentLedger:
         """The gate's question (policy/service.ConsentLookup)."""
         states = self.states(session, subject_id, now)
         return consented_purposes(states, purposes, str(recipient) if recipient else None)
+
+    def cross_border_granted(
+        self, session: Session, subject_id: uuid.UUID, recipient: uuid.UUID, now: datetime
+    ) -> bool:
+        """The separate consent to a transfer abroad to this recipient (PIPL Art. 39)."""
+        status = self.states(session, subject_id, now).get(
+            topic(Kind.CROSS_BORDER, str(recipient))
+        )
+        return status is not None and status.current

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from faker import Faker
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from privguard.actors.models import Actor, ApiKey
@@ -33,6 +34,7 @@ from privguard.store.uow import unit_of_work
 SEEDED = "demo_seeded"
 DEMO_ACTORS = "demo_actor_ids"
 DEMO_KEY_LABEL = "demo"
+DEMO_CONSUMERS = 3  # consumers with an account (API key and web sign-in)
 BATCH = 250
 
 MERCHANTS = list(PRODUCTS)
@@ -51,6 +53,18 @@ class Credential:
     display_name: str
     role: str
     token: str
+
+
+@dataclass(frozen=True)
+class WebCredential:
+    """A demo account for the pages: staff also get a TOTP secret for an authenticator app."""
+
+    display_name: str
+    role: str
+    login: str
+    password: str
+    totp_secret: str | None
+    totp_uri: str | None
 
 
 Progress = Callable[[int, int], None]
@@ -191,17 +205,21 @@ def seed_demo(
             on_progress(done, total)
 
     with unit_of_work(runtime.sessions) as session:
-        # A consumer account for the first customer (to try "who saw my data"), and a support
-        # ticket of theirs open, so customer service sees them plain until it is closed.
-        consumer = create_actor(
-            session,
-            display_name="消费者 (示例)",
-            role=Role.CONSUMER,
-            now=now,
-            subject_id=subject_ids[0],
-        )
+        # Consumer accounts for the first customers (to try the privacy center and "who saw my
+        # data"), and a support ticket of the first one open, so customer service sees them
+        # plain until it is closed.
+        consumers = [
+            create_actor(
+                session,
+                display_name=f"消费者 {n + 1} (示例)",
+                role=Role.CONSUMER,
+                now=now,
+                subject_id=subject_ids[n],
+            ).actor_id
+            for n in range(min(DEMO_CONSUMERS, len(subject_ids)))
+        ]
         open_ticket(session, subject_ids[0], topic="delivery", now=now)
-        set_meta(session, DEMO_ACTORS, json.dumps([str(a) for a in [*shown, consumer.actor_id]]))
+        set_meta(session, DEMO_ACTORS, json.dumps([str(a) for a in [*shown, *consumers]]))
         set_meta(session, SEEDED, now.isoformat())
     return True
 
@@ -227,4 +245,41 @@ def issue_demo_keys(runtime: Runtime, *, now: datetime) -> list[Credential]:
             actor = actors[actor_id]
             key = issue_api_key(session, actor_id, now=now, label=DEMO_KEY_LABEL)
             creds.append(Credential(actor.display_name, actor.role, key.token))
+        return creds
+
+
+def issue_demo_web_accounts(runtime: Runtime, *, now: datetime) -> list[WebCredential]:
+    """Sign-in accounts for the demo actors, made afresh on every run (like the API keys, the
+    passwords and TOTP secrets are shown once): consumers ``consumer1``..., staff by role."""
+    import pyotp
+
+    from privguard.web.models import WebAccount, WebSession
+
+    with unit_of_work(runtime.sessions) as session:
+        raw = get_meta(session, DEMO_ACTORS)
+        if not raw:
+            return []
+        ids = [uuid.UUID(a) for a in json.loads(raw)]
+        session.execute(delete(WebSession).where(WebSession.actor_id.in_(ids)))
+        session.execute(delete(WebAccount).where(WebAccount.actor_id.in_(ids)))
+        actors = {
+            a.actor_id: a
+            for a in session.execute(select(Actor).where(Actor.actor_id.in_(ids))).scalars()
+        }
+        creds = []
+        consumers = 0
+        for actor_id in ids:
+            actor = actors[actor_id]
+            if actor.role == Role.CONSUMER.value:
+                consumers += 1
+                login = f"consumer{consumers}"
+            else:
+                login = actor.role
+            password = secrets.token_urlsafe(12)
+            secret = None if actor.role == Role.CONSUMER.value else pyotp.random_base32()
+            made = runtime.web_auth.create_account(
+                session, actor_id, login, password, now=now, totp_secret=secret
+            )
+            creds.append(WebCredential(actor.display_name, actor.role, made.login, password,
+                                       secret, made.totp_uri))
         return creds

@@ -96,6 +96,11 @@ def place(
         )
     )
     session.flush()
+    # An order is the customer's activity: last_activity retention starts again (the vault
+    # imports the policy, which imports this module, hence the import here).
+    from privguard.vault.service import Vault
+
+    Vault.touch(session, subject_id, now)
     return order_id
 
 

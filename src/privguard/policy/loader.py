@@ -39,6 +39,7 @@ FORMAT_VERSION = 1
 RULE_ID = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
 PURPOSE_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 FIDES_USE = re.compile(r"^[a-z_]+(\.[a-z_]+)*$")
+PIA_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 # Sensitive PI (PIPL Art. 28) is never shown plain except to charge a payment or meet a legal
 # duty (issue 3); the loader refuses a policy that would.
 PLAIN_SENSITIVE_PURPOSES = frozenset({"payment_processing", "legal_obligation"})
@@ -196,7 +197,7 @@ def _purposes(raw: Any, err: Any) -> dict[str, PurposeSpec]:
         if not isinstance(spec, dict):
             err(where, "must be a mapping")
             continue
-        unknown = set(spec) - {"fides", "necessary", "label", "automated"}
+        unknown = set(spec) - {"fides", "necessary", "label", "automated", "pia"}
         if unknown:
             err(where, f"unknown keys {sorted(unknown)}")
         fides = spec.get("fides")
@@ -219,12 +220,18 @@ def _purposes(raw: Any, err: Any) -> dict[str, PurposeSpec]:
         ):
             err(where, "automated must map locale to the text explaining the automated decision")
             automated = None
+        pia = spec.get("pia")
+        if pia is not None and not (isinstance(pia, str) and PIA_ID.match(pia)):
+            err(where, "pia must be the id (a UUID) of an impact assessment: "
+                "see `privguard report pia list`")
+            pia = None
         out[name] = PurposeSpec(
             name,
             fides,
             necessary,
             {str(k): str(v) for k, v in labels.items()},
             {str(k): " ".join(str(v).split()) for k, v in automated.items()} if automated else None,
+            pia=pia.lower() if pia else None,
         )
     return out
 

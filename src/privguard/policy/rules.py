@@ -52,6 +52,9 @@ class Action(StrEnum):
     REGISTER = "register"
     UPDATE = "update"
     ERASE = "erase"
+    # Read once to generalise into a de-identified dataset (sharing/datasets.py); the values
+    # never leave as read, so rules for it are separate from those for reading.
+    DEIDENTIFY = "deidentify"
 
 
 # Actions decided once for the whole request, not per field.
@@ -114,6 +117,8 @@ class Decision:
 RULE_DEFAULT_DENY = "default.deny"
 RULE_UNKNOWN_PURPOSE = "default.unknown-purpose"
 RULE_CONSENT_MISSING = "consent.missing"
+RULE_OUTSIDE_AGREEMENT = "sharing.outside-agreement"
+RULE_CROSS_BORDER = "sharing.cross-border-consent"
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,13 @@ class Facts:
 
     relationships: frozenset[Relationship] = frozenset()
     consents: frozenset[str] = frozenset()  # purposes the consumer consented to
+    # With a sharing agreement: the fields it lets leave (None: not restricted by this fact),
+    # and whether the transfer goes abroad without the separate consent PIPL Art. 39 needs.
+    agreement_fields: frozenset[str] | None = None
+    cross_border_unconsented: bool = False
+    # A sanction on the actor's organisation after upheld complaints (cases/): "masked_only"
+    # narrows plain views to masked, "suspended" refuses every field.
+    sanction: str | None = None
 
 
 NO_FACTS = Facts()
@@ -192,6 +204,10 @@ class PurposeSpec:
     # Decisions made by automated means under this purpose, explained per locale (PIPL Art.
     # 24, 48): what is decided, from which data, and how to get a person to look again.
     automated: Mapping[str, str] | None = None
+    # The signed impact assessment (PIPL Art. 55-56) this purpose rests on: its id in the
+    # reports package's store. Only `privguard policy activate` and PRIVGUARD_REQUIRE_PIA read
+    # it (docs/reports.md); the gate's decisions do not depend on it.
+    pia: str | None = None
 
     def label(self, locale: str = "zh-CN") -> str:
         return self.labels.get(locale) or self.labels.get("en") or self.name
@@ -238,6 +254,10 @@ class Policy:
         lacks_consent = False
         for rule in self.index.get((role, action, purpose, field), ()):
             if rule.when.holds(facts, purpose):
+                if rule.when.relationship is Relationship.SHARING_AGREEMENT:
+                    refused = _agreement_refusal(field, facts)
+                    if refused is not None:
+                        return refused
                 return rule.decision(field, requested)
             lacks_consent = lacks_consent or (
                 rule.when.consent
@@ -308,6 +328,49 @@ class Policy:
 
 
 _DENIALS: dict[tuple[str, str, str], Decision] = {}
+
+
+RULE_SANCTION_MASKED = "sanction.masked-only"
+RULE_SANCTION_SUSPENDED = "sanction.suspended"
+
+
+def under_sanction(decision: Decision, sanction: str | None) -> Decision:
+    """What a decision becomes for an organisation under a sanction (cases/rules.py): the
+    platform's supervision reaches the gate itself, so it holds on every route."""
+    if sanction == "suspended" and decision.allowed:
+        return Decision(
+            decision.field,
+            View.NONE,
+            RULE_SANCTION_SUSPENDED,
+            "the organisation's access to personal information is suspended after upheld "
+            "complaints",
+        )
+    if sanction == "masked_only" and decision.view is View.PLAIN:
+        return Decision(
+            decision.field,
+            View.MASKED,
+            RULE_SANCTION_MASKED,
+            "the organisation sees personal information masked only, after upheld complaints",
+        )
+    return decision
+
+
+def _agreement_refusal(field: str, facts: Facts) -> Decision | None:
+    """A rule that rests on a sharing agreement still lets out only what the agreement names,
+    and nothing abroad without the consumer's separate consent."""
+    if facts.agreement_fields is not None and field not in facts.agreement_fields:
+        return _deny(
+            field,
+            RULE_OUTSIDE_AGREEMENT,
+            f"the agreement with this recipient does not cover {field}",
+        )
+    if facts.cross_border_unconsented:
+        return _deny(
+            field,
+            RULE_CROSS_BORDER,
+            "the recipient is abroad: the consumer's separate consent is needed (PIPL Art. 39)",
+        )
+    return None
 
 
 def _deny(field: str, rule: str, reason: str) -> Decision:

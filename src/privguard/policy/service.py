@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -22,8 +23,10 @@ from privguard.policy.rules import (
     OrderFacts,
     Policy,
     Relationship,
+    Role,
     View,
     relationships,
+    under_sanction,
 )
 
 ORDER_RELATIONSHIPS = frozenset({Relationship.MERCHANT_ORDER, Relationship.ASSIGNED_SHIPMENT})
@@ -43,6 +46,10 @@ class ConsentLookup(Protocol):
         recipient: uuid.UUID | None = None,
     ) -> frozenset[str]: ...
 
+    def cross_border_granted(
+        self, session: Session, subject_id: uuid.UUID, recipient: uuid.UUID, now: datetime
+    ) -> bool: ...
+
 
 class NoConsentRecorded:
     """Every consent condition false: what tests and tools without a ledger get."""
@@ -57,16 +64,34 @@ class NoConsentRecorded:
     ) -> frozenset[str]:
         return frozenset()
 
+    def cross_border_granted(
+        self, session: Session, subject_id: uuid.UUID, recipient: uuid.UUID, now: datetime
+    ) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class Cover:
+    """What a recipient's agreements in force allow for one purpose."""
+
+    fields: frozenset[str]
+    cross_border: bool  # the recipient is abroad (PIPL Art. 38-39)
+
 
 class AgreementLookup(Protocol):
-    """Organisations holding a sharing agreement that covers this purpose (issue 6)."""
+    """The cover of an organisation's agreements for a purpose, or None without one
+    (sharing/service.py answers it)."""
 
-    def recipients(self, session: Session, purpose: str, now: datetime) -> frozenset[uuid.UUID]: ...
+    def cover(
+        self, session: Session, organisation_id: uuid.UUID, purpose: str, now: datetime
+    ) -> Cover | None: ...
 
 
 class NoAgreements:
-    def recipients(self, session: Session, purpose: str, now: datetime) -> frozenset[uuid.UUID]:
-        return frozenset()
+    def cover(
+        self, session: Session, organisation_id: uuid.UUID, purpose: str, now: datetime
+    ) -> Cover | None:
+        return None
 
 
 class RequestLookup(Protocol):
@@ -82,6 +107,24 @@ class NoRequests:
         return False
 
 
+class SanctionLookup(Protocol):
+    """The sanction in force on an organisation ("warning", "masked_only", "suspended") or
+    None (cases/supervision.py answers it)."""
+
+    def sanction(
+        self, session: Session, organisation_id: uuid.UUID, now: datetime
+    ) -> str | None: ...
+
+
+class NoSanctions:
+    def sanction(self, session: Session, organisation_id: uuid.UUID, now: datetime) -> str | None:
+        return None
+
+
+# Roles whose organisation the platform supervises (E-Commerce Law Art. 29; PIPL Art. 58).
+SUPERVISED = frozenset({Role.MERCHANT_STAFF})
+
+
 class AccessPolicy:
     """The policy plus the lookups its conditions need; used by the vault's gate."""
 
@@ -91,11 +134,13 @@ class AccessPolicy:
         consent: ConsentLookup | None = None,
         agreements: AgreementLookup | None = None,
         requests: RequestLookup | None = None,
+        sanctions: SanctionLookup | None = None,
     ) -> None:
         self.policy = policy
         self.consent = consent or NoConsentRecorded()
         self.agreements = agreements or NoAgreements()
         self.requests = requests or NoRequests()
+        self.sanctions = sanctions or NoSanctions()
 
     def facts(
         self,
@@ -110,8 +155,13 @@ class AccessPolicy:
         orders: list[OrderFacts] | None = None,
     ) -> Facts:
         needed, consent = self.policy.needed_relationships(actor.role, action, purpose, fields)
+        sanction = (
+            self.sanctions.sanction(session, actor.organisation_id, now)
+            if actor.role in SUPERVISED and actor.organisation_id is not None
+            else None
+        )
         if not needed and not consent:
-            return Facts()
+            return Facts(sanction=sanction)
         if subject_id is not None and needed & ORDER_RELATIONSHIPS and orders is None:
             orders = order_facts(session, subject_id)
         ticket = (
@@ -119,11 +169,12 @@ class AccessPolicy:
             and Relationship.OPEN_TICKET in needed
             and has_open_ticket(session, subject_id)
         )
-        agreements = (
-            self.agreements.recipients(session, purpose, now)
-            if Relationship.SHARING_AGREEMENT in needed
-            else frozenset()
+        cover = (
+            self.agreements.cover(session, actor.organisation_id, purpose, now)
+            if Relationship.SHARING_AGREEMENT in needed and actor.organisation_id is not None
+            else None
         )
+        agreements = frozenset({actor.organisation_id}) if cover is not None else frozenset()
         verified = (
             subject_id is not None
             and Relationship.VERIFIED_REQUEST in needed
@@ -146,7 +197,22 @@ class AccessPolicy:
             if consent and subject_id is not None
             else frozenset()
         )
-        return Facts(rels & needed, consents)
+        abroad = (
+            cover is not None
+            and cover.cross_border
+            and subject_id is not None
+            and actor.organisation_id is not None
+            and not self.consent.cross_border_granted(
+                session, subject_id, actor.organisation_id, now
+            )
+        )
+        return Facts(
+            rels & needed,
+            consents,
+            agreement_fields=cover.fields if cover is not None else None,
+            cross_border_unconsented=abroad,
+            sanction=sanction,
+        )
 
     def decide(
         self,
@@ -158,4 +224,7 @@ class AccessPolicy:
         facts: Facts,
     ) -> list[Decision]:
         policy = self.policy
-        return [policy.decide(actor.role, action, purpose, f, view, facts) for f in fields]
+        decisions = [policy.decide(actor.role, action, purpose, f, view, facts) for f in fields]
+        if facts.sanction is not None:
+            decisions = [under_sanction(d, facts.sanction) for d in decisions]
+        return decisions

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 
 def normalise_url(url: str) -> str:
@@ -72,7 +74,48 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+PING_IDLE_SECONDS = 10.0
+"""A pooled PostgreSQL connection unused for longer than this is checked before it is handed
+out (a database restart or failover while the pool sat idle is then invisible to requests)."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """``pool_pre_ping`` for idle connections only.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip at every checkout, two per API request
+    (authentication, then the request's transaction): measured in benchmarks/load.py, a large
+    share of a gated read. A connection that was in use a moment ago is alive but for a database
+    that went down in that moment, and then the request fails with 503 (``Retry-After``, nothing
+    committed), SQLAlchemy sees the disconnect and drops every pooled connection of that time, and
+    the next request connects afresh: the service recovers without a restart either way
+    (tests/integration/test_faults.py restarts PostgreSQL under load).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_conn: Any, record: Any) -> None:
+        record.info["privguard_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["privguard_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("privguard_idle_since")
+        if since is not None and time.monotonic() - since < PING_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as err:  # the pool retries the checkout with a new connection
+            raise DisconnectionError() from err
+        if not alive:
+            raise DisconnectionError()

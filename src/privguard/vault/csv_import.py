@@ -75,8 +75,24 @@ def _row_to_pi(vault: Vault, cells: dict[str, str | None], now: datetime) -> dic
 
 
 def count_records(handle: TextIO) -> int:
-    """Records (not lines: a quoted cell may span lines) after the header, for progress."""
-    return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+    """Records (not lines: a quoted cell may span lines) after the header, for progress.
+
+    It reads the whole file before anything is imported, so a file that cannot be read to its
+    end (not UTF-8, a NUL byte, a cell over the csv module's field limit) is refused whole with
+    :class:`CsvHeaderError` instead of failing half-way through the import.
+    """
+    reader = csv.reader(handle)
+    try:
+        records = sum(1 for _ in reader)
+    except csv.Error as exc:  # the message names the problem, never the cell's content
+        raise CsvHeaderError(
+            f"line {reader.line_num + 1}: {exc}; nothing was imported"
+        ) from None
+    except UnicodeDecodeError:
+        raise CsvHeaderError(
+            f"the file is not UTF-8 (after line {reader.line_num}); nothing was imported"
+        ) from None
+    return max(records - 1, 0)
 
 
 def read_rows(handle: TextIO, vault: Vault) -> Iterator[tuple[int, dict[str, str | None]]]:

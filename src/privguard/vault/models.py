@@ -20,9 +20,15 @@ class Subject(Base):
 
     ``sealed`` is the layout in vault/record.py: each field AES-256-GCM encrypted on its own
     under the subject's data key version ``key_version``. NULL once the subject is erased.
+
+    ``next_expiry`` is the earliest moment a value in the record expires under the catalog's
+    retention (catalog/retention.py), recomputed by every write of the record, so the retention
+    run selects due subjects from the index instead of opening every record. NULL when nothing
+    in the record expires while the account exists, and after erasure.
     """
 
     __tablename__ = "subjects"
+    __table_args__ = (Index("ix_subjects_next_expiry", "next_expiry", "subject_id"),)
 
     subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
@@ -31,6 +37,9 @@ class Subject(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Start of last_activity retention: vault writes and Vault.touch (an order placed).
+    last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_expiry: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SubjectKey(Base):
@@ -69,12 +78,19 @@ class RestrictedRecord(Base):
 
     Sealed under its own data key, wrapped by the master key with a context of its own, so the
     erased subject's shredded key opens nothing here and this key opens nothing else. Only the
-    legal-obligation purpose reads it (Vault.read_restricted); it is deleted, key and all, when
-    ``keep_until`` passes (Vault.purge_restricted).
+    legal-obligation purpose reads it (Vault.read_restricted); it is deleted, key and all, by
+    the retention run once ``retention_ends`` has passed and no legal hold on the subject is
+    active (Vault.purge_restricted).
+
+    ``keep_until`` is what the consumer was told: the later of the record's own retention and
+    the expiry of the legal hold (``hold_id``) that kept it; ``retention_ends`` is the record's
+    own retention, so a hold released early lets it go at once.
     """
 
     __tablename__ = "restricted_records"
-    __table_args__ = (Index("ix_restricted_records_keep_until", "keep_until"),)
+    __table_args__ = (
+        Index("ix_restricted_records_retention_ends", "retention_ends", "record_id"),
+    )
 
     record_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
@@ -83,5 +99,7 @@ class RestrictedRecord(Base):
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     keep_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    retention_ends: Mapped[datetime] = mapped_column(UTCDateTime)
+    hold_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     basis: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -10,24 +10,26 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from privguard.audit.service import log_access
 from privguard.catalog.masking import MASKERS
 from privguard.catalog.model import Catalog, FieldSpec, RetentionStart
+from privguard.catalog.retention import next_expiry
 from privguard.catalog.validators import RuleViolation, ValidationContext, validate
 from privguard.crypto.blind_index import BlindIndexer
 from privguard.crypto.envelope import Sealer, field_aad, new_data_key
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.crypto.providers import KeyProvider
-from privguard.policy.rules import Action, ActorRef, Decision, Facts, View
+from privguard.policy.rules import Action, ActorRef, Decision, Facts, OrderFacts, View
 from privguard.policy.service import AccessPolicy
+from privguard.rights.retention_models import LegalHold, hold_active
 from privguard.store.meta import get_meta, set_meta
 from privguard.vault.errors import (
     AccessDenied,
@@ -82,8 +84,19 @@ def _restricted_aad(record_id: uuid.UUID, subject_id: uuid.UUID, field_name: str
     return f"privguard/restricted/v1|{record_id}|{subject_id}|{field_name}".encode()
 
 
+# (session, actor, subject, purpose, allowed decisions, now)
+DisclosureListener = Callable[[Session, ActorRef, uuid.UUID, str, list[Decision], datetime], None]
+# (session, subject, "updated" | "erased", field names, now)
+ChangeListener = Callable[[Session, uuid.UUID, str, list[str], datetime], None]
+
+
 def _aside_aad(context: str, subject_id: uuid.UUID, field_name: str) -> bytes:
     return f"privguard/aside/v1|{context}|{subject_id}|{field_name}".encode()
+
+
+def hold_basis(hold: LegalHold) -> str:
+    """How a legal hold reads in the consumer's statement and on the records it keeps."""
+    return f"Legal hold until {hold.expires_at.date().isoformat()}: {hold.reason}"
 
 
 def retained_until(spec: FieldSpec, last_transaction: datetime | None) -> datetime | None:
@@ -120,6 +133,7 @@ def _refuse(
     now: datetime,
     *,
     conceal: bool = False,
+    detail: Mapping[str, Any] | None = None,
 ) -> NoReturn:
     """Log a refusal, then raise it (the caller's unit of work commits the entry).
 
@@ -134,6 +148,7 @@ def _refuse(
         purpose=purpose,
         decisions=decisions,
         now=now,
+        detail=detail,
     )
     first = next((d for d in decisions if not d.allowed), decisions[0])
     if conceal and subject_id is not None:
@@ -176,6 +191,12 @@ class Vault:
         self.access = access
         self.indexer = indexer or BlindIndexer(keys.blind_index_root())
         self.default_region = default_region
+        # Called for every allowed read, in its transaction, before decryption: sharing/
+        # records a transfer when the reader is a third party (design.md: one gate).
+        self.disclosure_listeners: list[DisclosureListener] = []
+        # Called after an update or an erasure, in its transaction: sharing/ tells the
+        # recipients that received the data (PIPL Art. 47; GDPR Art. 19).
+        self.change_listeners: list[ChangeListener] = []
         self._all_fields = catalog.names()
         # Built once: every read and change loads the subject with this one statement.
         self._record_stmt = (
@@ -328,6 +349,8 @@ class Vault:
                     "created_at": now,
                     "updated_at": now,
                     "erased_at": None,
+                    "last_active_at": now,
+                    "next_expiry": self.schedule(sealed, now),
                 }
             )
             keys.append(
@@ -392,6 +415,34 @@ class Vault:
                 )
         return sealed
 
+    def schedule(
+        self, record: Mapping[str, SealedField], last_active_at: datetime
+    ) -> datetime | None:
+        """``subjects.next_expiry`` for a record: set wherever a record is (re)sealed, so the
+        retention run finds due subjects by index (catalog/retention.py)."""
+        return next_expiry(
+            self.catalog, {n: e.collected_at for n, e in record.items()}, last_active_at
+        )
+
+    @staticmethod
+    def touch(session: Session, subject_id: uuid.UUID, now: datetime) -> bool:
+        """The customer was active (an order placed): last_activity retention starts again.
+
+        One UPDATE, no record opened: activity only ever postpones expiry, so a ``next_expiry``
+        left as it was is at worst early, and the retention run, which decides under the row
+        lock from ``last_active_at`` itself, then finds nothing due and moves it on.
+        """
+        result = session.connection().execute(
+            update(SUBJECTS)
+            .where(
+                SUBJECTS.c.subject_id == subject_id,
+                SUBJECTS.c.status == ACTIVE,
+                or_(SUBJECTS.c.last_active_at.is_(None), SUBJECTS.c.last_active_at < now),
+            )
+            .values(last_active_at=now)
+        )
+        return bool(result.rowcount)
+
     def _load(self, session: Session, subject_id: uuid.UUID, *, lock: bool = False) -> Any:
         """The subject's status, sealed record and wrapped data key, in one row (or None)."""
         stmt = self._record_for_update if lock else self._record_stmt
@@ -438,12 +489,30 @@ class Vault:
         context: str,
         now: datetime,
     ) -> bytes:
-        """Validate values and seal them under the subject's own key, bound to ``context``, for
-        use later (a correction the officer approves). Kept outside the record, they are still
-        crypto-shredded with the subject, and a blob cannot be replayed under another context
-        or subject. Nothing is decided or logged here: nothing is read."""
+        """Validate catalog values and seal them under the subject's own key, bound to
+        ``context``, for use later (a correction the officer approves). Kept outside the record,
+        they are still crypto-shredded with the subject, and a blob cannot be replayed under
+        another context or subject. Nothing is decided or logged here: nothing is read."""
         self._reject_unknown(values)
-        canonical = self.validate(values, today=now.date())
+        return self._seal_aside(
+            session, subject_id, self.validate(values, today=now.date()), context, now
+        )
+
+    def seal_text(
+        self, session: Session, subject_id: uuid.UUID, text: str, *, context: str, now: datetime
+    ) -> bytes:
+        """Free text about a subject (the original of a redacted chat message), sealed like
+        :meth:`seal_aside`: shredded with the subject, bound to its context."""
+        return self._seal_aside(session, subject_id, {"text": text}, context, now)
+
+    def _seal_aside(
+        self,
+        session: Session,
+        subject_id: uuid.UUID,
+        canonical: Mapping[str, Any],
+        context: str,
+        now: datetime,
+    ) -> bytes:
         row = self._load(session, subject_id)
         if row is None:
             raise SubjectNotFound(subject_id)
@@ -460,8 +529,8 @@ class Vault:
     def open_aside(
         self, session: Session, subject_id: uuid.UUID, blob: bytes, *, context: str
     ) -> dict[str, Any]:
-        """The values of :meth:`seal_aside`, for the write that uses them (which the gate
-        decides and logs); callers must not return them to anyone."""
+        """The values of :meth:`seal_aside` or :meth:`seal_text` (``{"text": ...}``), for the
+        caller that decided and logged their use; never returned to anyone else."""
         row = self._load(session, subject_id)
         if row is None:
             raise SubjectNotFound(subject_id)
@@ -487,9 +556,12 @@ class Vault:
             session, actor, Action.UPDATE, subject_id, list(changes), now, purpose
         )
         canonical = self.validate(changes, today=now.date(), allow_null=True)
-        return self._rewrite(
+        changed = self._rewrite(
             session, actor, subject_id, decisions, purpose, now, lambda _current: canonical
         )
+        for listener in self.change_listeners:
+            listener(session, subject_id, "updated", changed, now)
+        return changed
 
     def append_records(
         self,
@@ -557,7 +629,12 @@ class Vault:
         conn.execute(
             update(SUBJECTS)
             .where(SUBJECTS.c.subject_id == subject_id)
-            .values(sealed=seal_record(sealer, record), updated_at=now)
+            .values(
+                sealed=seal_record(sealer, record),
+                updated_at=now,
+                last_active_at=now,
+                next_expiry=self.schedule(record, now),
+            )
         )
         conn.execute(
             delete(BLIND_INDEXES).where(
@@ -593,28 +670,37 @@ class Vault:
         whose retention runs from the last transaction and has not ended at ``now`` are first
         moved to the restricted store (E-Commerce Law Art. 31), under a key of their own; the
         statement says what was deleted and what was kept, why and until when.
+
+        A subject under a legal hold (rights/holds.py) still loses its key, but every field is
+        kept restricted until the later of its own retention and the hold's expiry, the hold
+        named as the reason; releasing the hold lets the next retention run delete them.
         """
         decisions = self._require_write(session, actor, Action.ERASE, subject_id, [], now)
         row, sealer, record = self._open_for_change(session, subject_id)
+        hold = self.active_hold(session, subject_id, now)
         sid = str(subject_id)
         kept: list[KeptRecord] = []
         deleted: list[str] = []
         for name, entry in record.items():
             spec = self.catalog.fields.get(name)
             until = retained_until(spec, last_transaction) if spec else None
-            if until is None or until <= now:
+            ends = until if until is not None and until > now else None
+            if ends is None and hold is None:
                 deleted.append(name)
                 continue
             plain = sealer.open(entry.ciphertext, field_aad(sid, name, row.key_version))
-            kept.append(self._restrict(session, subject_id, name, plain, until, now))
+            kept.append(self._restrict(session, subject_id, name, plain, ends or now, now, hold))
         conn = session.connection()
         conn.execute(delete(SUBJECT_KEYS).where(SUBJECT_KEYS.c.subject_id == subject_id))
         conn.execute(delete(BLIND_INDEXES).where(BLIND_INDEXES.c.subject_id == subject_id))
         conn.execute(
             update(SUBJECTS)
             .where(SUBJECTS.c.subject_id == subject_id)
-            .values(status=ERASED, sealed=None, erased_at=now, updated_at=now)
+            .values(status=ERASED, sealed=None, erased_at=now, updated_at=now, next_expiry=None)
         )
+        detail: dict[str, Any] = {"kept": [k.field for k in kept]} if kept else {}
+        if hold is not None:
+            detail["legal_hold"] = str(hold.hold_id)
         log_access(
             session,
             actor=actor,
@@ -623,9 +709,25 @@ class Vault:
             purpose=WRITE_PURPOSE,
             decisions=decisions,
             now=now,
-            detail={"kept": [k.field for k in kept]} if kept else None,
+            detail=detail or None,
         )
+        for listener in self.change_listeners:
+            listener(session, subject_id, "erased", sorted(record), now)
         return ErasureStatement(subject_id, sorted(deleted), kept)
+
+    @staticmethod
+    def active_hold(session: Session, subject_id: uuid.UUID, at: datetime) -> LegalHold | None:
+        """The legal hold in force on a subject at ``at`` that lasts longest, if any."""
+        return session.execute(
+            select(LegalHold)
+            .where(
+                LegalHold.subject_id == subject_id,
+                LegalHold.released_at.is_(None),
+                LegalHold.expires_at > at,
+            )
+            .order_by(LegalHold.expires_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
 
     def _restrict(
         self,
@@ -633,14 +735,24 @@ class Vault:
         subject_id: uuid.UUID,
         name: str,
         plain: bytes,
-        until: datetime,
+        ends: datetime,
         now: datetime,
+        hold: LegalHold | None = None,
     ) -> KeptRecord:
+        """Seal one value under a key of its own. ``ends`` is its own retention; a hold keeps
+        it at least until the hold expires, and the hold is then the reason given."""
         record_id = uuid.uuid4()
         data_key = new_data_key()
         key_id, wrapped = self.keys.wrap(data_key, _restricted_context(record_id))
         sealed = Sealer(data_key).seal(plain, _restricted_aad(record_id, subject_id, name))
-        basis = self.catalog[name].retention.basis
+        spec = self.catalog.fields.get(name)
+        basis = spec.retention.basis if spec is not None else ""
+        until = ends
+        if hold is not None:
+            until = max(ends, hold.expires_at)
+            basis = hold_basis(hold) + (f"; {basis}" if ends > hold.expires_at and basis else "")
+        if len(basis) > 256:
+            basis = basis[:255] + "…"
         session.connection().execute(
             RESTRICTED.insert(),
             {
@@ -651,7 +763,9 @@ class Vault:
                 "wrapped_key": wrapped,
                 "sealed": sealed,
                 "keep_until": until,
-                "basis": basis[:256],
+                "retention_ends": ends,
+                "hold_id": hold.hold_id if hold is not None else None,
+                "basis": basis,
                 "created_at": now,
             },
         )
@@ -701,17 +815,30 @@ class Vault:
 
     def purge_restricted(self, session: Session, *, now: datetime, limit: int = 1000) -> int:
         """Delete up to ``limit`` kept records whose retention has ended (key and ciphertext)."""
-        ids = list(
-            session.execute(
-                select(RestrictedRecord.record_id)
-                .where(RestrictedRecord.keep_until <= now)
-                .order_by(RestrictedRecord.keep_until, RestrictedRecord.record_id)
-                .limit(limit)
-            ).scalars()
-        )
-        if ids:
-            session.execute(delete(RestrictedRecord).where(RestrictedRecord.record_id.in_(ids)))
-        return len(ids)
+        return sum(self.purge_restricted_fields(session, cutoff=now, limit=limit).values())
+
+    def purge_restricted_fields(
+        self, session: Session, *, cutoff: datetime, limit: int = 1000
+    ) -> dict[str, int]:
+        """Delete up to ``limit`` kept records whose own retention ended by ``cutoff`` and whose
+        subject has no legal hold in force then; how many of each field. By condition, so a
+        run killed between batches leaves nothing half-done and deletes nothing twice."""
+        rows = session.execute(
+            select(RESTRICTED.c.record_id, RESTRICTED.c.field)
+            .where(
+                RESTRICTED.c.retention_ends <= cutoff,
+                not_(hold_active(RESTRICTED.c.subject_id, cutoff)),
+            )
+            .order_by(RESTRICTED.c.retention_ends, RESTRICTED.c.record_id)
+            .limit(limit)
+        ).all()
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row.field] = counts.get(row.field, 0) + 1
+        if rows:
+            ids = [r.record_id for r in rows]
+            session.execute(delete(RESTRICTED).where(RESTRICTED.c.record_id.in_(ids)))
+        return counts
 
     # ----------------------------------------------------------------- the gate
     def read(
@@ -724,46 +851,74 @@ class Vault:
         purpose: str,
         view: View,
         now: datetime,
+        orders: Sequence[OrderFacts] | None = None,
+        detail: Mapping[str, Any] | None = None,
+        require_all: bool = False,
+        action: Action = Action.READ,
     ) -> ReadResult:
-        """The one way to see PI: decide per field, log, then decrypt what was allowed."""
+        """The one way to see PI: decide per field, log, then decrypt what was allowed.
+
+        ``orders`` narrows the order relationships to these orders (a waybill is about one
+        order: another order with the same buyer must not open it); ``detail`` is non-personal
+        context for the log entry, such as that order's id. With ``require_all`` a request that
+        is useless in part (a label without the address) is refused whole, before anything is
+        decrypted, and the log lists the fields refused. ``action`` is ``deidentify`` for the
+        reads that feed a de-identified dataset (sharing/datasets.py), which the policy grants
+        separately from reading.
+        """
         names = list(dict.fromkeys(fields)) if fields is not None else self._all_fields
         self._reject_unknown(names)
         policy = self.access.policy
-        if not policy.could_allow(actor.role, Action.READ, purpose, names):
+        if not policy.could_allow(actor.role, action, purpose, names):
             # No facts could change this answer, so it says nothing about the subject.
-            denied = [policy.default_deny(actor.role, Action.READ, purpose, n) for n in names]
-            _refuse(session, actor, Action.READ, subject_id, purpose, denied, now)
+            denied = [policy.default_deny(actor.role, action, purpose, n) for n in names]
+            _refuse(session, actor, action, subject_id, purpose, denied, now, detail=detail)
         conceal = policy.conceals(actor.role)
         row = self._load(session, subject_id)
         if row is None or row.status == ERASED:
             if conceal or row is None:
                 raise SubjectNotFound(subject_id)
             raise SubjectErased(subject_id)
-        facts = self.access.facts(session, actor, Action.READ, purpose, names, subject_id, now)
-        decisions = self.access.decide(actor, Action.READ, purpose, names, view, facts)
+        facts = self.access.facts(
+            session,
+            actor,
+            action,
+            purpose,
+            names,
+            subject_id,
+            now,
+            orders=None if orders is None else list(orders),
+        )
+        decisions = self.access.decide(actor, action, purpose, names, view, facts)
         allowed = [d for d in decisions if d.allowed]
         denied = [d for d in decisions if not d.allowed]
+        if require_all and allowed and denied:
+            _refuse(session, actor, action, subject_id, purpose, denied, now, detail=detail)
         if not allowed:
             _refuse(
                 session,
                 actor,
-                Action.READ,
+                action,
                 subject_id,
                 purpose,
                 decisions,
                 now,
                 conceal=conceal,
+                detail=detail,
             )
         log_access(
             session,
             actor=actor,
             subject_id=subject_id,
-            action=Action.READ,
+            action=action,
             purpose=purpose,
             decisions=decisions,
             now=now,
+            detail=detail,
         )
 
+        for listener in self.disclosure_listeners:
+            listener(session, actor, subject_id, purpose, allowed, now)
         sealer = self._open_key(subject_id, row)
         record = open_record(sealer, row.sealed)
         sid = str(subject_id)

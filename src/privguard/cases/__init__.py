@@ -1,0 +1,1 @@
+"""Complaints and reports, merchant supervision, access anomalies and security incidents."""

@@ -1,0 +1,1 @@
+"""The built-in recognizers (see :mod:`privguard.detect.registry` for plugging in more)."""
