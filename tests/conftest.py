@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,12 @@ from privguard.store.tables import all_metadata
 from privguard.store.uow import unit_of_work
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+# CI runs the same examples every time (a property test explores new ones on developers'
+# machines, where a failure can be looked into, not in the run that decides a landing).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def _server_url() -> str | None:
