@@ -13,6 +13,7 @@ from functools import partial
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
+from privguard.cases.anomalies import count_alerts
 from privguard.cases.evidence import RelayContacts
 from privguard.cases.service import Cases, detector_redactor
 from privguard.cases.supervision import Supervision
@@ -130,7 +131,7 @@ def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
     )
     sharing = Sharing(vault, policy, catalog, home=settings.default_region)
     access.agreements = sharing
-    supervision = Supervision()
+    supervision = Supervision(anomalies=count_alerts)
     messages = Messages(vault)
     vault.change_listeners.append(messages.on_change)
     access.sanctions = supervision

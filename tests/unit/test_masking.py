@@ -612,3 +612,12 @@ def test_e164_fast_path_masks_exactly_like_the_parser(seed: int) -> None:
         assert mask_mobile(text) == _mask_phone_number(number)
         nsn = phonenumbers.national_significant_number(number)
         assert mask_mobile_waybill(text) == _keep_last4(nsn, _WAYBILL_MIN_HIDDEN)
+
+
+def test_waybill_address_drops_unit_words_glued_to_the_street() -> None:
+    """Found by the waybill property test: "Nanjing RoadBlock A" kept its block."""
+    for detail in ("Nanjing RoadBlock A", "Nanjing RoadRoom 1201", "Jianguo RdApt 4B"):
+        out = mask("address_waybill", {"province": "上海市", "city": "上海市",
+                                       "district": "黄浦区", "detail": detail})
+        assert "Block" not in out and "Room" not in out and "Apt" not in out, out
+        assert out.endswith("****")

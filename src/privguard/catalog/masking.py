@@ -488,6 +488,9 @@ _STREET_CUT = re.compile(
     r"|栋|幢|单元|室"  # words that only ever name a building, a unit or a room
     r"|(?<![A-Za-z])(?i:room|rm|apt|apartment|unit|flat|suite|ste|floor|fl|building|bldg"
     r"|block|blk|tower|no)(?![A-Za-z])"  # Room 1203, Apt 5B, No. 8 (No. is NFKC's №)
+    # ... and glued to the word before it, as typed without a space: "Nanjing RoadBlock A"
+    r"|(?<=[a-z])(?:Room|Rm|Apt|Apartment|Unit|Flat|Suite|Floor|Building|Bldg|Block|Blk"
+    r"|Tower)(?![a-z])"
 )
 _STREET_TRAILING = " ,，、;；:：-—–_/()（）.。"
 
