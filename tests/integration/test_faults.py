@@ -351,7 +351,7 @@ def test_postgres_restart_during_load_is_503_then_recovers_without_a_restart(
             time.sleep(2.0)
             private_cluster.ctl("-o", private_cluster.options, "start")  # type: ignore[attr-defined]
             up_at = time.monotonic()
-            deadline = up_at + 20
+            deadline = up_at + 60  # generous: a loaded CI machine restarts slowly
             while time.monotonic() < deadline:
                 recent = [s for t, s, _ in seen if t > up_at]
                 if len(recent) >= 30 and all(s in (200, 201) for s in recent[-20:]):
