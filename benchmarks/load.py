@@ -15,20 +15,25 @@ server to create it on), three phases of ``--duration`` seconds each after ``--w
 
 The server is ``privguard serve --workers N`` in a subprocess, configured as in production
 (rate limit on: each virtual user has its own API keys; JSON access log, PI-redacted, to a
-file; the access-log sequencer running in every worker). The driver is a separate process (an
-asyncio loop with one ``httpx.AsyncClient`` connection per virtual user, ``--users`` of them,
-closed-loop: each sends its next request when the last one is answered). Latency is measured
-by the driver from send to full response, so it includes the driver's own queueing.
+file; the access-log sequencer and the authentication cache's listener running in every
+worker). The driver is a separate process, closed-loop with ``--users`` connections (each sends
+its next request when the last one is answered): ``wrk`` (C, one thread, a Lua script picking a
+random customer and one of the users' keys per request) for the ceiling and the reads when it is
+installed (``apt-get install wrk``), else an asyncio loop of ``httpx.AsyncClient``s; the mix
+always runs on the httpx driver, which reports each operation apart. The Python driver needs
+most of a core for itself on this 2-core machine, which is why wrk is preferred. Latency is the
+driver's, from send to full response.
 
 Prints per phase and operation: requests, errors (any non-2xx or transport error), throughput,
-p50/p95/p99 latency; the reads phase's throughput as a ratio of the ceiling's; the goal met or
-missed. ``--profile DIR`` also records a py-spy or pyinstrument profile of one server worker
-during the reads phase when either tool is installed. The last line of stdout is one JSON
+p50/p95/p99 latency; which programs kept the cores busy during each phase (from /proc); the
+reads phase's throughput as a ratio of the ceiling's; the goal met or missed. ``--profile DIR``
+also records a py-spy profile (``--gil``: where the worker's Python time goes) of one server
+worker during the reads phase when py-spy is installed. The last line of stdout is one JSON
 object.
 
 Usage::
 
-    python benchmarks/load.py [--database-url URL] [--workers 2] [--users 32] [--duration 15]
+    python benchmarks/load.py [--database-url URL] [--workers 2] [--users 16] [--duration 15]
 """
 
 from __future__ import annotations
@@ -204,6 +209,15 @@ def server(cmd: list[str], env: dict[str, str], workdir: Path, name: str) -> Ite
             proc.wait()
 
 
+def start_profiler(profile: Path, worker_pid: int, duration: float) -> subprocess.Popen[bytes]:
+    """py-spy on one server worker for ``duration`` seconds. ``--gil`` samples only the thread
+    holding the GIL: where the worker's Python time goes, not where its threads wait."""
+    return subprocess.Popen(
+        ["py-spy", "record", "--gil", "-r", "250", "-p", str(worker_pid), "-o", str(profile),
+         "-f", "speedscope", "-d", str(int(duration))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def run_driver(plan: dict[str, Any], workdir: Path, profile: Path | None = None,
                worker_pid: int | None = None) -> dict[str, Any]:
     plan_path = workdir / "plan.json"
@@ -213,15 +227,113 @@ def run_driver(plan: dict[str, Any], workdir: Path, profile: Path | None = None,
     profiler = None
     if profile is not None and worker_pid is not None and shutil.which("py-spy"):
         time.sleep(plan["warmup"])
-        profiler = subprocess.Popen(
-            ["py-spy", "record", "-p", str(worker_pid), "-o", str(profile), "-f", "speedscope",
-             "-d", str(int(plan["duration"]))],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        profiler = start_profiler(profile, worker_pid, plan["duration"])
     if driver.wait() != 0:
         raise SystemExit("the load driver failed")
     if profiler is not None:
         profiler.wait(60)
     return json.loads(Path(plan["result"]).read_text())
+
+
+WRK_SCRIPT = """
+local ids = {%(ids)s}
+local keys = {%(keys)s}
+local counter = 0
+setup = function(thread)
+  counter = counter + 1
+  thread:set("seed", %(seed)d + counter)
+end
+init = function(args)
+  math.randomseed(seed)
+end
+request = function()
+  local id = ids[math.random(#ids)]
+  local key = keys[math.random(#keys)]
+  return wrk.format("GET", "/v1/subjects/" .. id .. "?purpose=%(purpose)s",
+                    {["Authorization"] = "Bearer " .. key})
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRK-RESULT {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"connect\\": %%d, \\"read\\": %%d, "
+    .. "\\"write\\": %%d, \\"status\\": %%d, \\"timeout\\": %%d, \\"p50_us\\": %%d, "
+    .. "\\"p95_us\\": %%d, \\"p99_us\\": %%d}\\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def _lua_list(values: Sequence[str]) -> str:
+    return ",".join(f'"{v}"' for v in values)
+
+
+def run_wrk(plan: dict[str, Any], workdir: Path, profile: Path | None = None,
+            worker_pid: int | None = None) -> dict[str, Any]:
+    """Gated reads (or the ceiling's) from wrk, a C load generator: one thread, ``users``
+    connections, each request a random customer and one of the users' keys. wrk keeps the
+    driver's share of the two cores small, where the Python driver took most of one."""
+    script = workdir / "reads.lua"
+    script.write_text(WRK_SCRIPT % {
+        "ids": _lua_list(plan["subjects"]),
+        "keys": _lua_list([k["read"] for k in plan["keys"]]),
+        "seed": plan["seed"], "purpose": PURPOSE_READ})
+    users = len(plan["keys"])
+    base_cmd = ["wrk", "-t", "1", "-c", str(users), "--timeout", "30s", "-s", str(script)]
+    if plan["warmup"] > 0:
+        subprocess.run([*base_cmd, "-d", f"{plan['warmup']:g}s", plan["base"]],
+                       check=True, capture_output=True, text=True)
+    profiler = None
+    if profile is not None and worker_pid is not None and shutil.which("py-spy"):
+        profiler = start_profiler(profile, worker_pid, plan["duration"])
+    done = subprocess.run([*base_cmd, "-d", f"{plan['duration']:g}s", plan["base"]],
+                          check=True, capture_output=True, text=True)
+    if profiler is not None:
+        profiler.wait(60)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK-RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no result:\n{done.stdout}\n{done.stderr}")
+    r = json.loads(line.removeprefix("WRK-RESULT "))
+    seconds = r["duration_us"] / 1e6
+    errors = {k: r[k] for k in ("connect", "read", "write", "status", "timeout") if r[k]}
+    return {"read": {
+        "requests": r["requests"], "errors": sum(errors.values()),
+        "per_second": r["requests"] / seconds, "p50_ms": r["p50_us"] / 1000,
+        "p95_ms": r["p95_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+        "error_kinds": errors}}
+
+
+def cpu_seconds_by_program() -> dict[str, float]:
+    """CPU seconds (user + system) so far of every live process, summed by program name
+    (/proc/PID/stat's comm: ``postgres``, ``privguard``/``python``, ``wrk``...)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        totals[comm] = totals.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
+def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """Which programs used the two cores during a phase, in cores (1.0 = one core busy);
+    processes that ended during the phase are not counted."""
+    used = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    top = sorted(((v, k) for k, v in used.items() if v > 0.01 * seconds), reverse=True)[:5]
+    return ", ".join(f"{k} {v / seconds:.2f}" for v, k in top)
+
+
+@contextmanager
+def measured_cpu(into: dict[str, str], phase: str) -> Iterator[None]:
+    started, before = time.monotonic(), cpu_seconds_by_program()
+    yield
+    into[phase] = cpu_share(before, cpu_seconds_by_program(), time.monotonic() - started)
 
 
 def _worker_pids(parent: int) -> list[int]:
@@ -284,6 +396,8 @@ def set_up(runtime: Any, args: argparse.Namespace, workdir: Path) -> Fixture:
         "PRIVGUARD_DB_POOL_SIZE": str(args.pool_size),
         "PRIVGUARD_DB_MAX_OVERFLOW": "0",
     })
+    if args.api_threads:
+        env["PRIVGUARD_API_THREADS"] = str(args.api_threads)
     return Fixture([str(i) for i in ids], [r["mobile_phone"] for r in rows], keys, env)
 
 
@@ -318,16 +432,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL, help="PostgreSQL server URL")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--users", type=int, default=32, help="concurrent virtual users")
+    parser.add_argument("--users", type=int, default=16, help="concurrent virtual users")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase")
     parser.add_argument("--warmup", type=float, default=3.0, help="untimed seconds first")
     parser.add_argument("--subjects", type=int, default=2000, help="customers seeded")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--pool-size", type=int, default=20,
                         help="PRIVGUARD_DB_POOL_SIZE per worker (overflow 0)")
+    parser.add_argument("--api-threads", type=int,
+                        help="PRIVGUARD_API_THREADS per worker (default: the server's, 4)")
     parser.add_argument("--no-access-log", action="store_true",
                         help="serve without uvicorn's per-request log line")
     parser.add_argument("--phases", default="ceiling,reads,mix")
+    parser.add_argument(
+        "--driver", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx",
+        help="load generator for the ceiling and reads phases (the mix is always httpx, "
+        "for per-operation figures); wrk when installed")
     parser.add_argument("--profile", type=Path, help="directory for a py-spy profile")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -353,8 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"(one connection each, closed loop), {args.warmup:g} s warm-up + "
                 f"{args.duration:g} s per phase, {args.subjects:,} customers, access log "
                 f"{'off' if args.no_access_log else 'on'}, {args.pool_size} pooled connections "
-                "per worker")
+                f"per worker; driver {args.driver} for ceiling and reads, httpx for the mix")
             results: dict[str, dict[str, dict[str, Any]]] = {}
+            cpu: dict[str, str] = {}
             base_plan = {"duration": args.duration, "warmup": args.warmup, "seed": args.seed,
                          "subjects": fixture.subjects, "phones": fixture.phones,
                          "keys": fixture.keys}
@@ -364,8 +485,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         str(Path(__file__).parent), "--workers", str(args.workers),
                         "--log-level", "warning"]
                 with server(bare, dict(os.environ), workdir, "bare") as base:
-                    results["ceiling"] = summarise(run_driver(
-                        {**base_plan, "base": base, "mix": {"read": 1}}, workdir))
+                    plan = {**base_plan, "base": base, "mix": {"read": 1}}
+                    with measured_cpu(cpu, "ceiling"):
+                        results["ceiling"] = (
+                            run_wrk(plan, workdir) if args.driver == "wrk"
+                            else summarise(run_driver(plan, workdir)))
             serve = [str(Path(sys.executable).with_name("privguard")), "serve", "--workers",
                      str(args.workers)]
             with server(serve, fixture.env, workdir, "privguard") as base:
@@ -380,9 +504,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.profile.mkdir(parents=True, exist_ok=True)
                         profile = args.profile / "server-worker.speedscope.json"
                     pids = _worker_pids(parent)
-                    results[phase] = summarise(run_driver(
-                        {**base_plan, "base": base, "mix": mix, "seed": args.seed + len(results)},
-                        workdir, profile, pids[0] if pids else None))
+                    plan = {**base_plan, "base": base, "mix": mix,
+                            "seed": args.seed + len(results)}
+                    worker = pids[0] if pids else None
+                    with measured_cpu(cpu, phase):
+                        results[phase] = (
+                            run_wrk(plan, workdir, profile, worker)
+                            if args.driver == "wrk" and phase == "reads"
+                            else summarise(run_driver(plan, workdir, profile, worker)))
             log_lines = (workdir / "privguard.log").read_text(errors="replace").count("\n")
         finally:
             database.drop()
@@ -391,6 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'p95 ms':>8} {'p99 ms':>8}")
     for phase, summary in results.items():
         print_phase(phase, summary)
+    for phase, share in cpu.items():
+        out(f"cpu {phase:<8} cores busy by program (warm-up included): {share}")
     ceiling = results.get("ceiling", {}).get("read", {}).get("per_second")
     reads = results.get("reads", {}).get("read", {})
     ratio = reads.get("per_second", 0) / ceiling if ceiling else None
@@ -419,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mix": {op: {k: (round(v, 2) if isinstance(v, float) else v) for k, v in s.items()}
                 for op, s in results.get("mix", {}).items()},
         "workers": args.workers, "users": args.users, "duration": args.duration,
-        "pool_size": args.pool_size,
+        "pool_size": args.pool_size, "driver": args.driver, "api_threads": args.api_threads,
         "access_log": not args.no_access_log, "database": "postgresql",
         "goal_met": met,
     }

@@ -6,13 +6,15 @@ Nothing is built at import; entry points (CLI, server, tests) call :func:`build_
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
+from privguard.actors.auth_cache import AuthCache
+from privguard.actors.auth_listener import install_local_invalidation
 from privguard.cases.anomalies import count_alerts
 from privguard.cases.evidence import RelayContacts
 from privguard.cases.service import Cases, detector_redactor
@@ -72,6 +74,8 @@ class Runtime:
     supervision: Supervision  # merchants' compliance records and sanctions
     # (session, subject, since) -> relay contacts for the evidence view (sharing/relay.py)
     relay_contacts: RelayContacts | None = None
+    # verified API keys, live only while a server's AuthChangeListener is (actors/auth_cache.py)
+    auth_cache: AuthCache = field(default_factory=lambda: AuthCache(0.0))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -151,7 +155,9 @@ def build_runtime(settings: Settings, *, check: bool = True) -> Runtime:
         web_auth=WebAuth(keys),
         messages=messages,
         relay_contacts=relay_contacts,
+        auth_cache=AuthCache(settings.auth_cache_seconds),
     )
+    install_local_invalidation()
     if check:
         try:
             problem = schema_problem(engine)

@@ -99,6 +99,21 @@ class Settings(BaseSettings):
         description="How long consent answers for services (may_use, may_contact) are cached in "
         "a process; changes made elsewhere show within this time. The access gate never caches.",
     )
+    api_threads: int = Field(
+        default=4,
+        ge=1,
+        description="Worker threads per server process for the hot API routes (reads, lookups, "
+        "consent checks, registrations). Few is faster on few cores; raise it when the database "
+        "is far away and round trips are long (api/threads.py, docs/operations.md).",
+    )
+    auth_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="On PostgreSQL, how long a server process may answer an API key it verified "
+        "without reading the database again. Any change to a key or an actor empties every "
+        "process's cache at once (LISTEN/NOTIFY); this is only the bound should a notification "
+        "be lost. 0 turns the cache off. SQLite never caches (docs/operations.md).",
+    )
     sequencer_interval: float = Field(
         default=1.0,
         ge=0,

@@ -90,11 +90,18 @@ def revoke_api_key(session: Session, key_id: str, *, now: datetime) -> bool:
     return True
 
 
-def authenticate(session: Session, token: str) -> ActorRef:
-    """The actor behind a token, or :class:`AuthenticationFailed` (same error for every cause)."""
+def parse_token(token: str) -> tuple[str, bytes]:
+    """A token's key id and the digest of its secret (what ``api_keys`` stores), or
+    :class:`AuthenticationFailed` when it cannot be a key of ours."""
     key_id, sep, secret = token.partition(".")
     if not sep or not key_id.startswith(TOKEN_PREFIX) or len(key_id) > 32 or not secret:
         raise AuthenticationFailed()
+    return key_id, _digest(secret)
+
+
+def authenticate(session: Session, token: str) -> ActorRef:
+    """The actor behind a token, or :class:`AuthenticationFailed` (same error for every cause)."""
+    key_id, secret_digest = parse_token(token)
     row = session.execute(
         select(
             ApiKey.secret_hash,
@@ -111,7 +118,7 @@ def authenticate(session: Session, token: str) -> ActorRef:
     ).one_or_none()
     # Compare against a dummy digest when the key is unknown so timing does not tell.
     expected = row.secret_hash if row is not None else _digest("privguard-no-such-key")
-    matches = hmac.compare_digest(expected, _digest(secret))
+    matches = hmac.compare_digest(expected, secret_digest)
     if row is None or not matches or row.revoked_at is not None or row.disabled_at is not None:
         raise AuthenticationFailed()
     return ActorRef(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -17,9 +18,11 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from privguard import __version__
+from privguard.actors.auth_listener import AuthChangeListener
 from privguard.api.deps import ActorDep
 from privguard.api.errors import ErrorResponse, install_error_handlers
 from privguard.api.middleware import BodySizeLimit, RequestId
+from privguard.api.threads import configure as configure_threads
 from privguard.bootstrap import Runtime
 from privguard.ops.metrics import RequestMetrics
 from privguard.ops.ratelimit import RateLimit, TokenBuckets
@@ -59,13 +62,25 @@ COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def _sequencer_lifespan(
+def _auth_listener(runtime: Runtime) -> AuthChangeListener | None:
+    """On PostgreSQL, the listener that keeps this process's authentication cache live
+    (actors/auth_cache.py); none on SQLite or with PRIVGUARD_AUTH_CACHE_SECONDS=0."""
+    if runtime.engine.dialect.name != "postgresql" or runtime.settings.auth_cache_seconds <= 0:
+        return None
+    listener = AuthChangeListener(runtime.engine, runtime.auth_cache)
+    listener.start()
+    return listener
+
+
+def _serving_lifespan(
     runtime: Runtime,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Run the access-log sequencer in this process while it serves (design.md "Access log").
+    """What runs beside the requests while this process serves: the access-log sequencer
+    (design.md "Access log") and the authentication cache's listener.
 
-    Every replica may run one; they take turns (audit/sequencer.py). PRIVGUARD_SEQUENCER_INTERVAL
-    = 0 leaves it off, e.g. when `privguard audit sequence` runs from a scheduler instead.
+    Every replica may run a sequencer; they take turns (audit/sequencer.py).
+    PRIVGUARD_SEQUENCER_INTERVAL = 0 leaves it off, e.g. when `privguard audit sequence` runs
+    from a scheduler instead.
     """
 
     @asynccontextmanager
@@ -79,9 +94,19 @@ def _sequencer_lifespan(
         app.state.sequencer = sequencer
         if sequencer is not None:
             sequencer.start()
+        listener = _auth_listener(runtime)
+        app.state.auth_listener = listener
+        # Everything built at start-up (routes, models, metadata, the catalog) lives as long as
+        # the process: freezing it keeps the collector's full passes from walking it again and
+        # again, which showed as 100 ms+ stalls in the p99 of benchmarks/load.py.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()  # an app served in a longer-lived process (tests) leaves no frozen heap
+            if listener is not None:
+                await asyncio.to_thread(listener.stop)
             if sequencer is not None:
                 await asyncio.to_thread(sequencer.stop)
             # Graceful shutdown (SIGTERM): the sequencer's batch has committed; close the pool.
@@ -120,13 +145,10 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         responses=COMMON_RESPONSES,
         docs_url=None,  # served below from our own copy of Swagger UI, not a CDN
         redoc_url=None,
-        lifespan=_sequencer_lifespan(runtime),
+        lifespan=_serving_lifespan(runtime),
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/web-static", StaticFiles(directory=WEB_STATIC), name="web-static")
-    app.include_router(web_router)
-    app.include_router(center_router)  # the privacy center's pages (web/center.py)
-    app.include_router(console_router)  # the compliance console's pages (web/console.py)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -157,6 +179,11 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     app.include_router(anomaly_router)
     app.include_router(detect_router)
     app.include_router(reports_router)
+    # The pages after the API: routes are matched in order, one by one, and an API call should
+    # not first be tried against forty page routes (benchmarks/load.py).
+    app.include_router(web_router)
+    app.include_router(center_router)  # the privacy center's pages (web/center.py)
+    app.include_router(console_router)  # the compliance console's pages (web/console.py)
 
     @app.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness")
     def healthz() -> Health:
@@ -214,8 +241,9 @@ def create_app(runtime: Runtime) -> ASGIApp:
         from privguard.reports.service import require_activation
 
         require_activation(runtime, now=utcnow())
-    app = create_fastapi(runtime)
     settings = runtime.settings
+    configure_threads(settings.api_threads)
+    app = create_fastapi(runtime)
     inner: ASGIApp = BodySizeLimit(app, settings.max_body_bytes)
     if settings.rate_limit_per_minute > 0:
         # Before the body is read: a client over its rate costs no parsing and no database.

@@ -8,9 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from privguard.actors.service import AuthenticationFailed, authenticate
+from privguard.actors.service import AuthenticationFailed, authenticate, parse_token
+from privguard.api.threads import run_sync
 from privguard.bootstrap import Runtime
 from privguard.clock import utcnow
 from privguard.consent.rules import Action, Channel, Kind, State, topic
@@ -37,30 +39,53 @@ def transaction(runtime: Runtime) -> Iterator[Session]:
         yield session
 
 
+_AUTOCOMMIT: dict[int, Engine] = {}
+
+
 def _auth_session(runtime: Runtime) -> Session:
     """A session for the one read that authenticates a request. On PostgreSQL it runs in
     autocommit: no BEGIN and ROLLBACK round trips around a single SELECT (benchmarks/load.py);
-    SQLite's are in process and its engine's BEGIN hook stays as it is."""
+    SQLite's are in process and its engine's BEGIN hook stays as it is. The autocommit engine
+    is made once per engine (making one builds a new engine object each time)."""
     engine = runtime.engine
     if engine.dialect.name != "postgresql":
         return runtime.sessions()
-    return Session(bind=engine.execution_options(isolation_level="AUTOCOMMIT"))
+    autocommit = _AUTOCOMMIT.get(id(engine))
+    if autocommit is None or autocommit.engine is not engine:
+        autocommit = _AUTOCOMMIT[id(engine)] = engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+    return Session(bind=autocommit)
 
 
-def current_actor(
+def _authenticate(runtime: Runtime, token: str) -> ActorRef:
+    with _auth_session(runtime) as session:
+        return authenticate(session, token)
+
+
+async def current_actor(
     request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     header_key: Annotated[str | None, Depends(api_key_header)],
 ) -> ActorRef:
+    """The caller's actor. A key this process verified moments ago is answered from the
+    authentication cache (live on PostgreSQL only, emptied by any change to keys or actors:
+    actors/auth_cache.py) without a database read or a worker thread; otherwise the database
+    is read in a worker thread (api/threads.py)."""
     token = creds.credentials if creds is not None else header_key
     if not token:
         raise AuthenticationFailed("an API key is required (Authorization: Bearer …)")
-    with _auth_session(runtime) as session:
-        actor = authenticate(session, token)
+    key_id, secret_digest = parse_token(token)
+    cache = runtime.auth_cache
+    actor = cache.get(key_id, secret_digest)
+    if actor is None:
+        generation = cache.generation  # before the read: a change during it voids the answer
+        actor = await run_sync(_authenticate, runtime, token)
+        cache.put(key_id, secret_digest, actor, generation)
     request.state.actor = actor  # named in the server log if the request is refused
     if request.headers.get("sec-gpc") == "1":
-        honour_gpc(runtime, actor)
+        await run_sync(honour_gpc, runtime, actor)
     return actor
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from privguard.api.deps import ActorDep, RuntimeDep, transaction
 from privguard.api.errors import ErrorResponse
+from privguard.api.threads import run_sync
 from privguard.audit.service import log_access
 from privguard.bootstrap import Runtime
 from privguard.clock import utcnow
@@ -278,26 +279,32 @@ def _service_purpose(
     responses=ERRORS,
     summary="May we? For up to 1,000 customers",
 )
-def check_consent(body: ConsentCheck, runtime: RuntimeDep, actor: ActorDep) -> ConsentCheckOut:
+async def check_consent(
+    body: ConsentCheck, runtime: RuntimeDep, actor: ActorDep
+) -> ConsentCheckOut:
     """For recommendation, search, ads and messaging services: whether each customer currently
     consents to the purpose (or the marketing channel). Only roles that work for that purpose
     may ask; the answer for sharing is for the asking organisation as recipient."""
     purpose = _service_purpose(runtime, actor, body.purpose, body.channel)
-    allowed = runtime.consent_cache.may_use_many(
-        body.subject_ids, purpose, recipient=actor.organisation_id
-    )
-    with transaction(runtime) as session:
-        log_access(
-            session,
-            actor=actor,
-            subject_id=None,
-            action="consent.check",
-            purpose=purpose,
-            decisions=[Decision("*", View.MASKED, RULE_CONTACT, "consent states asked")],
-            now=utcnow(),
-            detail={"subjects": len(allowed)},
+
+    def check() -> dict[uuid.UUID, bool]:
+        allowed = runtime.consent_cache.may_use_many(
+            body.subject_ids, purpose, recipient=actor.organisation_id
         )
-    return ConsentCheckOut(purpose=purpose, allowed=allowed)
+        with transaction(runtime) as session:
+            log_access(
+                session,
+                actor=actor,
+                subject_id=None,
+                action="consent.check",
+                purpose=purpose,
+                decisions=[Decision("*", View.MASKED, RULE_CONTACT, "consent states asked")],
+                now=utcnow(),
+                detail={"subjects": len(allowed)},
+            )
+        return allowed
+
+    return ConsentCheckOut(purpose=purpose, allowed=await run_sync(check))
 
 
 @router.post(

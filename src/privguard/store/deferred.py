@@ -25,7 +25,9 @@ def flush_deferred(session: Session) -> None:
     """Write every queued row now (also called before reading a table that may have some)."""
     pending: dict[Table, list[dict[str, Any]]] = session.info.pop(_KEY, {})
     for table, rows in pending.items():
-        session.connection().execute(table.insert(), rows)
+        # One row (a single gated read) as a plain execute: the executemany path costs more
+        # Python for one row (benchmarks/load.py).
+        session.connection().execute(table.insert(), rows[0] if len(rows) == 1 else rows)
 
 
 def discard_deferred(session: Session, *_: Any) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from privguard.api.deps import ActorDep, RuntimeDep, transaction
 from privguard.api.errors import ErrorResponse
+from privguard.api.threads import run_sync
 from privguard.clock import utcnow
 from privguard.marketplace.service import last_transaction
 from privguard.policy.rules import View
@@ -23,6 +24,7 @@ from privguard.vault.schemas import (
     SubjectUpdate,
     SubjectWritten,
 )
+from privguard.vault.service import ReadResult
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
 
@@ -47,11 +49,17 @@ SUBJECT_ERRORS = {
     responses=ERRORS,
     summary="Register a customer",
 )
-def register_subject(body: SubjectCreate, runtime: RuntimeDep, actor: ActorDep) -> SubjectWritten:
+async def register_subject(
+    body: SubjectCreate, runtime: RuntimeDep, actor: ActorDep
+) -> SubjectWritten:
     """Validate every field, encrypt each value under a new per-customer data key and store it.
     Any invalid field rejects the whole request (422) and nothing is written."""
-    with transaction(runtime) as session:
-        subject_id = runtime.vault.register(session, actor, body.pi, now=utcnow())
+
+    def register() -> uuid.UUID:
+        with transaction(runtime) as session:
+            return runtime.vault.register(session, actor, body.pi, now=utcnow())
+
+    subject_id = await run_sync(register)
     return SubjectWritten(subject_id=subject_id, fields=list(body.pi))
 
 
@@ -76,7 +84,7 @@ def update_subject(
     responses=SUBJECT_ERRORS,
     summary="Read fields through the gate",
 )
-def read_subject(
+async def read_subject(
     subject_id: uuid.UUID,
     runtime: RuntimeDep,
     actor: ActorDep,
@@ -90,16 +98,20 @@ def read_subject(
 ) -> SubjectRead:
     """Every read states its purpose. The policy decides per field; the decision is logged
     before anything is decrypted; fields refused are listed under `denied` with their rule."""
-    with transaction(runtime) as session:
-        result = runtime.vault.read(
-            session,
-            actor,
-            subject_id,
-            fields=fields,
-            purpose=purpose,
-            view=View(view),
-            now=utcnow(),
-        )
+
+    def read() -> ReadResult:
+        with transaction(runtime) as session:
+            return runtime.vault.read(
+                session,
+                actor,
+                subject_id,
+                fields=fields,
+                purpose=purpose,
+                view=View(view),
+                now=utcnow(),
+            )
+
+    result = await run_sync(read)
     return SubjectRead(
         subject_id=result.subject_id,
         purpose=result.purpose,
@@ -114,13 +126,18 @@ def read_subject(
 @router.post(
     "/lookup", response_model=LookupResult, responses=ERRORS, summary="Find by phone, email or ID"
 )
-def lookup_subject(body: LookupRequest, runtime: RuntimeDep, actor: ActorDep) -> LookupResult:
+async def lookup_subject(
+    body: LookupRequest, runtime: RuntimeDep, actor: ActorDep
+) -> LookupResult:
     """Exact match through a keyed blind index; the value travels in the body, never the URL."""
-    with transaction(runtime) as session:
-        found = runtime.vault.lookup(
-            session, actor, body.field, body.value, purpose=body.purpose, now=utcnow()
-        )
-    return LookupResult(subject_ids=found)
+
+    def lookup() -> list[uuid.UUID]:
+        with transaction(runtime) as session:
+            return runtime.vault.lookup(
+                session, actor, body.field, body.value, purpose=body.purpose, now=utcnow()
+            )
+
+    return LookupResult(subject_ids=await run_sync(lookup))
 
 
 @router.delete(
