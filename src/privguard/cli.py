@@ -156,7 +156,7 @@ def db_current() -> None:
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from privguard.api.app import create_app
+    from privguard.api.asgi import serving
     from privguard.ops.logs import configure_logging
 
     # JSON lines on stderr, PI redacted (ops/logs.py); uvicorn stops on SIGTERM after the
@@ -174,7 +174,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         return
     runtime = _runtime(settings)
     try:
-        uvicorn.run(create_app(runtime), **served)
+        uvicorn.run(serving(runtime), **served)
     finally:
         runtime.close()
 

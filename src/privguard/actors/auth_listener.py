@@ -83,7 +83,9 @@ class AuthChangeListener:
         Probes (ours or other processes') change nothing; anything else empties the cache."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0 and not self._stop.is_set():
-            for note in conn.notifies(timeout=min(left, 0.5)):
+            # Short waits: stop() returns within one of them (servers in tests start and
+            # stop often).
+            for note in conn.notifies(timeout=min(left, 0.1)):
                 if note.payload.startswith(PROBE):
                     if note.payload == awaiting:
                         return True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -96,15 +95,9 @@ def _serving_lifespan(
             sequencer.start()
         listener = _auth_listener(runtime)
         app.state.auth_listener = listener
-        # Everything built at start-up (routes, models, metadata, the catalog) lives as long as
-        # the process: freezing it keeps the collector's full passes from walking it again and
-        # again, which showed as 100 ms+ stalls in the p99 of benchmarks/load.py.
-        gc.collect()
-        gc.freeze()
         try:
             yield
         finally:
-            gc.unfreeze()  # an app served in a longer-lived process (tests) leaves no frozen heap
             if listener is not None:
                 await asyncio.to_thread(listener.stop)
             if sequencer is not None:
