@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from _common import (
     cpu_model,
@@ -280,9 +281,11 @@ def run_wrk(plan: dict[str, Any], workdir: Path, profile: Path | None = None,
         "seed": plan["seed"], "purpose": PURPOSE_READ})
     users = len(plan["keys"])
     base_cmd = ["wrk", "-t", "1", "-c", str(users), "--timeout", "30s", "-s", str(script)]
+    warm_answered = 0
     if plan["warmup"] > 0:
-        subprocess.run([*base_cmd, "-d", f"{plan['warmup']:g}s", plan["base"]],
-                       check=True, capture_output=True, text=True)
+        warm = subprocess.run([*base_cmd, "-d", f"{plan['warmup']:g}s", plan["base"]],
+                              check=True, capture_output=True, text=True)
+        warm_answered = _wrk_result(warm.stdout, warm.stderr)["requests"]
     profiler = None
     if profile is not None and worker_pid is not None and shutil.which("py-spy"):
         profiler = start_profiler(profile, worker_pid, plan["duration"])
@@ -290,17 +293,22 @@ def run_wrk(plan: dict[str, Any], workdir: Path, profile: Path | None = None,
                           check=True, capture_output=True, text=True)
     if profiler is not None:
         profiler.wait(60)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK-RESULT ")), None)
-    if line is None:
-        raise SystemExit(f"wrk printed no result:\n{done.stdout}\n{done.stderr}")
-    r = json.loads(line.removeprefix("WRK-RESULT "))
+    r = _wrk_result(done.stdout, done.stderr)
     seconds = r["duration_us"] / 1e6
     errors = {k: r[k] for k in ("connect", "read", "write", "status", "timeout") if r[k]}
     return {"read": {
         "requests": r["requests"], "errors": sum(errors.values()),
         "per_second": r["requests"] / seconds, "p50_ms": r["p50_us"] / 1000,
         "p95_ms": r["p95_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
-        "error_kinds": errors}}
+        "error_kinds": errors, "answered_with_warmup": warm_answered + r["requests"]}}
+
+
+def _wrk_result(stdout: str, stderr: str) -> dict[str, int]:
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("WRK-RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no result:\n{stdout}\n{stderr}")
+    result: dict[str, int] = json.loads(line.removeprefix("WRK-RESULT "))
+    return result
 
 
 def cpu_seconds_by_program() -> dict[str, float]:
@@ -327,6 +335,15 @@ def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float)
     used = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
     top = sorted(((v, k) for k, v in used.items() if v > 0.01 * seconds), reverse=True)[:5]
     return ", ".join(f"{k} {v / seconds:.2f}" for v, k in top)
+
+
+def count_log_entries(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM access_log")).scalar_one())
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -476,6 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"per worker; driver {args.driver} for ceiling and reads, httpx for the mix")
             results: dict[str, dict[str, dict[str, Any]]] = {}
             cpu: dict[str, str] = {}
+            logged: dict[str, int] = {}
             base_plan = {"duration": args.duration, "warmup": args.warmup, "seed": args.seed,
                          "subjects": fixture.subjects, "phones": fixture.phones,
                          "keys": fixture.keys}
@@ -507,11 +525,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     plan = {**base_plan, "base": base, "mix": mix,
                             "seed": args.seed + len(results)}
                     worker = pids[0] if pids else None
+                    entries_before = count_log_entries(database.url)
                     with measured_cpu(cpu, phase):
                         results[phase] = (
                             run_wrk(plan, workdir, profile, worker)
                             if args.driver == "wrk" and phase == "reads"
                             else summarise(run_driver(plan, workdir, profile, worker)))
+                    logged[phase] = count_log_entries(database.url) - entries_before
             log_lines = (workdir / "privguard.log").read_text(errors="replace").count("\n")
         finally:
             database.drop()
@@ -520,6 +540,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'p95 ms':>8} {'p99 ms':>8}")
     for phase, summary in results.items():
         print_phase(phase, summary)
+    answered = results.get("reads", {}).get("read", {}).get("answered_with_warmup")
+    if answered is not None:
+        # Every answered read committed its access-log entry first; a few more entries than
+        # answers are the reads in flight when wrk stopped counting.
+        out(f"access log   {logged['reads']:,} entries written during the reads phase for "
+            f"{answered:,} reads answered (warm-up included): "
+            f"{'every read logged' if logged['reads'] >= answered else 'READS MISSING'}")
     for phase, share in cpu.items():
         out(f"cpu {phase:<8} cores busy by program (warm-up included): {share}")
     ceiling = results.get("ceiling", {}).get("read", {}).get("per_second")
@@ -552,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "workers": args.workers, "users": args.users, "duration": args.duration,
         "pool_size": args.pool_size, "driver": args.driver, "api_threads": args.api_threads,
         "access_log": not args.no_access_log, "database": "postgresql",
+        "reads_logged": logged.get("reads"),
         "goal_met": met,
     }
     out(json.dumps(summary, ensure_ascii=False))
