@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -261,6 +262,31 @@ def test_in_process_answers_follow_changes_made_elsewhere_within_the_ttl(
     assert cache.may_personalize(sid) is True  # ...then the change is seen
     assert cache.may_contact(sid, "sms") is False
     assert cache.may_use(sid, "personalised_recommendation") is True
+
+
+def test_a_change_during_a_cache_load_is_not_hidden_for_the_ttl(
+    world: tuple[World, TestClient],
+) -> None:
+    """A consent recorded while the cache reads a subject's events may be missing from what it
+    read: that answer is given once, then the next question reads again."""
+    from privguard.consent.decisions import ConsentCache
+
+    w, client = world
+    sid = w.subjects["own"]
+    cache = ConsentCache(w.runtime.consent, w.runtime.sessions, ttl=60.0)
+    real_load = cache._load
+    granted = []
+
+    def load_then_grant(ids: list[uuid.UUID]) -> Any:
+        events = real_load(ids)  # read before the grant commits
+        if not granted:
+            grant(client, w, "personalised_recommendation")  # invalidates this cache
+            granted.append(True)
+        return events
+
+    cache._load = load_then_grant  # type: ignore[method-assign]
+    assert cache.may_personalize(sid) is False  # the read that raced the grant
+    assert cache.may_personalize(sid) is True  # not the stale answer for 60 s
 
 
 def test_sends_without_consent_are_refused_and_logged(world: tuple[World, TestClient]) -> None:

@@ -51,6 +51,8 @@ class ConsentCache:
         self._clock = clock
         self._events: dict[uuid.UUID, tuple[float, tuple[ConsentRecord, ...]]] = {}
         self._material: tuple[float, list[tuple[int, frozenset[str]]]] | None = None
+        # Moved by every invalidation: events loaded before a change are not stored after it.
+        self._generation = 0
         self._lock = threading.Lock()
         ledger.listeners.append(self.invalidate)
 
@@ -97,6 +99,7 @@ class ConsentCache:
     def invalidate(self, subject_id: uuid.UUID | None = None) -> None:
         """Forget one subject (``None``: everything, e.g. after a notice is published)."""
         with self._lock:
+            self._generation += 1
             if subject_id is None:
                 self._events.clear()
                 self._material = None
@@ -115,10 +118,14 @@ class ConsentCache:
                 else:
                     missing.append(sid)
         if missing:
+            generation = self._generation
             loaded = self._load(missing)
             with self._lock:
-                for sid in missing:
-                    self._events[sid] = (now, loaded[sid])
+                # A change recorded while we read may not be in what we read: answer with it
+                # this once, but do not keep it for ttl seconds.
+                if generation == self._generation:
+                    for sid in missing:
+                        self._events[sid] = (now, loaded[sid])
             out.update(loaded)
         return out
 
@@ -154,10 +161,12 @@ class ConsentCache:
             cached = self._material
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
+        generation = self._generation
         with unit_of_work(self.sessions) as session:
             material = self.ledger.material(session)
         with self._lock:
-            self._material = (now, material)
+            if generation == self._generation:
+                self._material = (now, material)
         return material
 
 
