@@ -91,6 +91,7 @@ GOOD: list[tuple[str, Any, Any]] = [
     ("person_name", "Zhang\u3000San", "Zhang San"),  # ideographic space
     ("person_name", "O'Brien-Smith", "O'Brien-Smith"),
     ("person_name", "A" * 64, "A" * 64),
+    ("person_name", "مه‌ران", "مه‌ران"),  # Persian, ZWNJ
     # mobile_phone
     ("mobile_phone", "13812345678", "+8613812345678"),
     ("mobile_phone", "138 1234 5678", "+8613812345678"),
@@ -255,6 +256,10 @@ BAD: list[tuple[str, Any, str]] = [
     ("person_name", "Robert{drop}", "name.characters"),
     ("person_name", "Zhang\nSan", "name.characters"),
     ("person_name", "Zhang\x00San", "name.characters"),
+    ("person_name", "abc\u202edcba", "name.characters"),  # right-to-left override
+    ("person_name", "Zhang\u2066San\u2069", "name.characters"),  # isolates
+    ("person_name", "\u200fZhang", "name.characters"),  # right-to-left mark
+    ("person_name", "Zhang\ufeffSan", "name.characters"),  # zero-width no-break space
     # mobile_phone
     ("mobile_phone", "12345678901", "phone.invalid"),
     ("mobile_phone", "1381234567", "phone.invalid"),

@@ -108,15 +108,26 @@ def _is_number(value: Any) -> bool:
 
 _NAME_MAX = 64
 _NAME_FORBIDDEN = frozenset("<>{}")
+# Invisible characters that reorder or hide text ("Trojan Source", CVE-2021-42574): a name shown
+# on a waybill, a console or a log must read as it is stored. Zero-width joiners (U+200C/D) stay
+# allowed: Persian and Indic names need them.
+_NAME_INVISIBLE = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    "\u2060\u2061\u2062\u2063\u2064\ufeff\u180e"
+)
 
 
 def person_name(value: Any, ctx: ValidationContext) -> str:
-    """A person's name; rejects digits/markup/control chars that indicate garbage or injection."""
+    """A person's name; rejects digits, markup, control characters and invisible reordering
+    characters, which indicate garbage or injection."""
     text = _text(value, 4 * _NAME_MAX)
     for ch in text:
-        if ch.isdigit() or ch in _NAME_FORBIDDEN or unicodedata.category(ch) == "Cc":
+        if (ch.isdigit() or ch in _NAME_FORBIDDEN or ch in _NAME_INVISIBLE
+                or unicodedata.category(ch) == "Cc"):
             raise RuleViolation(
-                "name.characters", "must not contain digits, control characters or <>{}"
+                "name.characters",
+                "must not contain digits, control or bidirectional formatting characters, "
+                "or <>{}",
             )
     text = " ".join(text.split())
     if len(text) > _NAME_MAX:
