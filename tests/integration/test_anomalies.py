@@ -30,7 +30,7 @@ from privguard.config import Settings
 from privguard.marketplace.demo import DemoSize, seed_demo
 from privguard.policy.rules import ActorRef, Role, View
 from privguard.store.uow import unit_of_work
-from privguard.vault.errors import AccessDenied
+from privguard.vault.errors import AccessDenied, SubjectNotFound
 
 from ..conftest import NOW
 from .traffic import demo_day, insider, log_size, new_actor, read, scan_now, subjects
@@ -171,6 +171,26 @@ def test_probing_lookups_are_enumeration(world: World) -> None:
         with unit_of_work(rt.sessions, commit_on=(AccessDenied,)) as session:
             rt.vault.lookup(session, clerk, "mobile_phone", f"+8613900{n:06d}",
                             purpose="customer_support", now=NOW + timedelta(seconds=20 * n))
+    scan_now(rt, NOW + timedelta(minutes=10))
+    found = [a for a in alerts(rt) if a.rule == "enumeration"]
+    assert len(found) == 1
+    assert found[0].evidence["refused_or_unmatched"] == 25
+
+
+def test_guessing_subject_ids_is_enumeration(world: World) -> None:
+    """Reads of ids that do not exist are refusals in the log (rule subject.unknown), so a
+    merchant clerk walking random ids is caught like one walking phone numbers."""
+    import uuid
+
+    rt = world.runtime
+    clerk = world.actors["merchant_staff"]
+    for n in range(25):
+        with pytest.raises(SubjectNotFound), unit_of_work(
+            rt.sessions, commit_on=(AccessDenied,)
+        ) as session:
+            rt.vault.read(session, clerk, uuid.uuid4(), fields=["name"],
+                          purpose="customer_support", view=View.MASKED,
+                          now=NOW + timedelta(seconds=20 * n))
     scan_now(rt, NOW + timedelta(minutes=10))
     found = [a for a in alerts(rt) if a.rule == "enumeration"]
     assert len(found) == 1

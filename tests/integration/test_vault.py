@@ -414,3 +414,29 @@ def test_concurrent_updates_of_one_subject_lose_nothing(runtime: Runtime, admin:
     values = read(runtime, admin, subject_id)
     assert "email" in values and "landline" in values  # neither writer's field was lost
     assert values["name"] == OTHER["name"]
+
+
+def test_a_read_of_an_unknown_id_is_logged_and_answered_as_not_found(
+    runtime: Runtime, admin: ActorRef
+) -> None:
+    """Guessing ids is what a prober does: the refusal is in the log (rule subject.unknown)
+    while the caller sees the plain not-found it always saw."""
+    from privguard.audit.entry import LogEntry
+    from privguard.audit.models import AccessLogEntry
+
+    probed = uuid.uuid4()
+    with pytest.raises(SubjectNotFound) as raised, unit_of_work(
+        runtime.sessions, commit_on=(AccessDenied,)
+    ) as session:
+        runtime.vault.read(session, admin, probed, fields=["name", "mobile_phone"],
+                           purpose="legal_obligation", view=View.MASKED, now=NOW)
+    assert str(raised.value) == f"no subject {probed}"
+    with unit_of_work(runtime.sessions) as session:
+        rows = session.execute(
+            select(AccessLogEntry.entry).where(AccessLogEntry.subject_id == probed)
+        ).scalars().all()
+    assert len(rows) == 1
+    entry = LogEntry.from_json(rows[0])
+    assert entry.actor_id == admin.actor_id
+    assert [(d["field"], d["view"], d["rule"]) for d in entry.decisions] == [
+        ("name", "none", "subject.unknown"), ("mobile_phone", "none", "subject.unknown")]

@@ -92,3 +92,14 @@ class ConcealedRefusal(Concealed):
     def __init__(self, subject_id: uuid.UUID, rule: str, reason: str) -> None:
         super().__init__(SubjectNotFound.code, f"no subject {subject_id}", rule, reason)
         self.subject_id = subject_id
+
+
+class UnknownSubject(ConcealedRefusal, SubjectNotFound):
+    """A read of an id that does not exist, after its refusal was logged: an
+    :class:`AccessDenied` to the unit of work (so the log entry commits) and a
+    :class:`SubjectNotFound` to every caller that handles a missing subject."""
+
+    rule = "subject.unknown"
+
+    def __init__(self, subject_id: uuid.UUID) -> None:
+        super().__init__(subject_id, self.rule, "no such subject")

@@ -38,6 +38,7 @@ from privguard.vault.errors import (
     InvalidPI,
     SubjectErased,
     SubjectNotFound,
+    UnknownSubject,
     field_label,
 )
 from privguard.vault.models import BlindIndex, RestrictedRecord, Subject, SubjectKey
@@ -875,8 +876,18 @@ class Vault:
             _refuse(session, actor, action, subject_id, purpose, denied, now, detail=detail)
         conceal = policy.conceals(actor.role)
         row = self._load(session, subject_id)
-        if row is None or row.status == ERASED:
-            if conceal or row is None:
+        if row is None:
+            # A probe for an id that does not exist is logged like any refusal: guessing ids
+            # is what an attacker does (the anomaly scan and the evidence view see it), and
+            # answering it costs the same commit as a concealed refusal, so the two take
+            # about as long (tests/integration/test_authz_attacks.py times them).
+            unknown = [Decision(n, View.NONE, UnknownSubject.rule, "no such subject")
+                       for n in names]
+            log_access(session, actor=actor, subject_id=subject_id, action=action,
+                       purpose=purpose, decisions=unknown, now=now, detail=detail)
+            raise UnknownSubject(subject_id)
+        if row.status == ERASED:
+            if conceal:
                 raise SubjectNotFound(subject_id)
             raise SubjectErased(subject_id)
         facts = self.access.facts(
