@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.crypto.keyring import Keyring, read_keyring_file, write_keyring_file
+from privguard.plugins import Registry
 
 NONCE_BYTES = 12
 
@@ -163,31 +163,21 @@ class EnvKeyProvider(KeyringProvider):
 
 
 ProviderFactory = Callable[..., KeyProvider]
-_REGISTRY: dict[str, ProviderFactory] = {}
+ENTRY_POINT_GROUP = "privguard.key_providers"
+_PROVIDERS: Registry[ProviderFactory] = Registry(
+    ENTRY_POINT_GROUP, "PRIVGUARD_KEY_PROVIDER", "key provider", KeyringError
+)
 
 
 def register_provider(name: str, factory: ProviderFactory) -> None:
     """Plug in a provider (HSM, KMS, Vault transit) under a PRIVGUARD_KEY_PROVIDER name."""
-    _REGISTRY[name] = factory
-
-
-ENTRY_POINT_GROUP = "privguard.key_providers"
+    _PROVIDERS.register(name, factory)
 
 
 def provider_factory(name: str) -> ProviderFactory:
     """A registered provider, or one a package declares under the ``privguard.key_providers``
     entry-point group (so every worker process finds it without code changes)."""
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    for entry in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        factory = entry.load()
-        register_provider(name, factory)
-        return factory
-    plugins = sorted(e.name for e in entry_points(group=ENTRY_POINT_GROUP))
-    raise KeyringError(
-        f"unknown key provider {name!r} (PRIVGUARD_KEY_PROVIDER); known: "
-        f"{', '.join(sorted({*_REGISTRY, *plugins}))}"
-    )
+    return _PROVIDERS.factory(name)
 
 
 register_provider("file", lambda *, key_file, **_: FileKeyProvider(key_file))

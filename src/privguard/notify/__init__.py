@@ -20,11 +20,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from privguard.plugins import Registry
 
 __all__ = [
     "CHANNELS",
@@ -71,7 +72,9 @@ class Notifier(Protocol):
 
 
 NotifierFactory = Callable[..., Notifier]
-_REGISTRY: dict[str, NotifierFactory] = {}
+_NOTIFIERS: Registry[NotifierFactory] = Registry(
+    ENTRY_POINT_GROUP, "PRIVGUARD_NOTIFIER", "notifier", NotifierError
+)
 
 
 def register_notifier(name: str, factory: NotifierFactory) -> None:
@@ -81,22 +84,12 @@ def register_notifier(name: str, factory: NotifierFactory) -> None:
     ``sessions`` (a sessionmaker) and ``indexer`` (the keyring's
     :class:`~privguard.crypto.blind_index.BlindIndexer`) and take what they need (``**_``).
     """
-    _REGISTRY[name] = factory
+    _NOTIFIERS.register(name, factory)
 
 
 def notifier_factory(name: str) -> NotifierFactory:
     """A registered notifier, or one a package declares under ``privguard.notifiers``."""
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    for entry in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        factory = entry.load()
-        register_notifier(name, factory)
-        return factory
-    plugins = sorted(e.name for e in entry_points(group=ENTRY_POINT_GROUP))
-    raise NotifierError(
-        f"unknown notifier {name!r} (PRIVGUARD_NOTIFIER); known: "
-        f"{', '.join(sorted({*_REGISTRY, *plugins}))}"
-    )
+    return _NOTIFIERS.factory(name)
 
 
 def build_notifier(settings: Any, **wiring: Any) -> Notifier:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
+
+from privguard.plugins import Registry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -96,7 +97,9 @@ class Telephony(Protocol):
 
 
 TelephonyFactory = Callable[..., Telephony]
-_REGISTRY: dict[str, TelephonyFactory] = {}
+_PROVIDERS: Registry[TelephonyFactory] = Registry(
+    ENTRY_POINT_GROUP, "PRIVGUARD_RELAY_TELEPHONY", "telephony provider", TelephonyUnavailable
+)
 
 
 def register_telephony(name: str, factory: TelephonyFactory) -> None:
@@ -106,21 +109,11 @@ def register_telephony(name: str, factory: TelephonyFactory) -> None:
     each connection, and take what they need (``**_``); one that holds a client should keep it
     itself rather than open one per call.
     """
-    _REGISTRY[name] = factory
+    _PROVIDERS.register(name, factory)
 
 
 def telephony_factory(name: str) -> TelephonyFactory:
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    for entry in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        factory = entry.load()
-        register_telephony(name, factory)
-        return factory
-    plugins = sorted(e.name for e in entry_points(group=ENTRY_POINT_GROUP))
-    raise TelephonyUnavailable(
-        f"unknown telephony provider {name!r} (PRIVGUARD_RELAY_TELEPHONY); known: "
-        f"{', '.join(sorted({*_REGISTRY, *plugins}))}"
-    )
+    return _PROVIDERS.factory(name)
 
 
 def build_telephony(settings: Any, **wiring: Any) -> Telephony:
