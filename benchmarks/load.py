@@ -269,8 +269,25 @@ def _lua_list(values: Sequence[str]) -> str:
     return ",".join(f'"{v}"' for v in values)
 
 
+def connections_per_worker(workers: Sequence[int]) -> list[int]:
+    """Established connections each server worker holds now (from ``ss -tnp``; empty when ss
+    is missing). uvicorn's workers share one listening socket and the kernel gives each new
+    connection to whichever accepts first, so keep-alive connections may split unevenly, and a
+    worker with more of them than its core can serve caps the run (benchmarks/README.md)."""
+    if not shutil.which("ss") or not workers:
+        return []
+    listed = subprocess.run(["ss", "-tnpH", "state", "established"], capture_output=True,
+                            text=True).stdout
+    counts = {pid: 0 for pid in workers}
+    for line in listed.splitlines():
+        for pid in workers:
+            if f"pid={pid}," in line and ":5432" not in line.split()[-2]:
+                counts[pid] += 1
+    return sorted(counts.values(), reverse=True)
+
+
 def run_wrk(plan: dict[str, Any], workdir: Path, profile: Path | None = None,
-            worker_pid: int | None = None) -> dict[str, Any]:
+            worker_pid: int | None = None, workers: Sequence[int] = ()) -> dict[str, Any]:
     """Gated reads (or the ceiling's) from wrk, a C load generator: one thread, ``users``
     connections, each request a random customer and one of the users' keys. wrk keeps the
     driver's share of the two cores small, where the Python driver took most of one."""
@@ -289,8 +306,14 @@ def run_wrk(plan: dict[str, Any], workdir: Path, profile: Path | None = None,
     profiler = None
     if profile is not None and worker_pid is not None and shutil.which("py-spy"):
         profiler = start_profiler(profile, worker_pid, plan["duration"])
-    done = subprocess.run([*base_cmd, "-d", f"{plan['duration']:g}s", plan["base"]],
-                          check=True, capture_output=True, text=True)
+    timed = subprocess.Popen([*base_cmd, "-d", f"{plan['duration']:g}s", plan["base"]],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(min(2.0, plan["duration"] / 2))
+    split = connections_per_worker(workers)
+    stdout, stderr = timed.communicate()
+    if timed.returncode != 0:
+        raise SystemExit(f"wrk failed:\n{stdout}\n{stderr}")
+    done = subprocess.CompletedProcess(timed.args, 0, stdout, stderr)
     if profiler is not None:
         profiler.wait(60)
     r = _wrk_result(done.stdout, done.stderr)
@@ -300,7 +323,8 @@ def run_wrk(plan: dict[str, Any], workdir: Path, profile: Path | None = None,
         "requests": r["requests"], "errors": sum(errors.values()),
         "per_second": r["requests"] / seconds, "p50_ms": r["p50_us"] / 1000,
         "p95_ms": r["p95_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
-        "error_kinds": errors, "answered_with_warmup": warm_answered + r["requests"]}}
+        "error_kinds": errors, "answered_with_warmup": warm_answered + r["requests"],
+        "connections_per_worker": split}}
 
 
 def _wrk_result(stdout: str, stderr: str) -> dict[str, int]:
@@ -528,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     entries_before = count_log_entries(database.url)
                     with measured_cpu(cpu, phase):
                         results[phase] = (
-                            run_wrk(plan, workdir, profile, worker)
+                            run_wrk(plan, workdir, profile, worker, pids)
                             if args.driver == "wrk" and phase == "reads"
                             else summarise(run_driver(plan, workdir, profile, worker)))
                     logged[phase] = count_log_entries(database.url) - entries_before
@@ -547,6 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out(f"access log   {logged['reads']:,} entries written during the reads phase for "
             f"{answered:,} reads answered (warm-up included): "
             f"{'every read logged' if logged['reads'] >= answered else 'READS MISSING'}")
+    split = results.get("reads", {}).get("read", {}).get("connections_per_worker")
+    if split:
+        out(f"connections  per server worker during the reads: {'/'.join(map(str, split))}")
     for phase, share in cpu.items():
         out(f"cpu {phase:<8} cores busy by program (warm-up included): {share}")
     ceiling = results.get("ceiling", {}).get("read", {}).get("per_second")
@@ -580,6 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pool_size": args.pool_size, "driver": args.driver, "api_threads": args.api_threads,
         "access_log": not args.no_access_log, "database": "postgresql",
         "reads_logged": logged.get("reads"),
+        "connections_per_worker": split or None,
         "goal_met": met,
     }
     out(json.dumps(summary, ensure_ascii=False))
