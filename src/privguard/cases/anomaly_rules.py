@@ -41,6 +41,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from privguard.yaml_files import read_yaml_file
+
 FORMAT_VERSION = 1
 MINUTE = 60
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -306,16 +308,7 @@ def load_anomaly_config(path: Path | str | None) -> AnomalyConfig:
     if path is None:
         return shipped
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AnomalyConfigError(
-            f"anomaly config {source}: cannot read ({exc.strerror or exc})"
-        ) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise AnomalyConfigError(f"anomaly config {source}: not valid YAML ({exc})") from None
+    doc = read_yaml_file(path, "anomaly config", AnomalyConfigError)
     return parse_anomaly_config(doc, source, shipped)
 
 

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from privguard.policy.rules import VIEW_RANK, View
+from privguard.yaml_files import read_yaml_file
 
 FORMAT_VERSION = 1
 LOCALES = ("zh-CN", "en")
@@ -238,16 +239,7 @@ def load_incident_config(path: Path | str | None) -> IncidentConfig:
     if path is None:
         return shipped
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise IncidentConfigError(
-            f"incident config {source}: cannot read ({exc.strerror or exc})"
-        ) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise IncidentConfigError(f"incident config {source}: not valid YAML ({exc})") from None
+    doc = read_yaml_file(path, "incident config", IncidentConfigError)
     return parse_incident_config(doc, source, shipped)
 
 

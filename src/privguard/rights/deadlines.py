@@ -46,7 +46,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
-import yaml
+
+from privguard.yaml_files import read_yaml_file
 
 FORMAT_VERSION = 1
 # Keys name a country (ISO 3166-1 alpha-2) or a subdivision (ISO 3166-2 style, "US-CA"), and
@@ -469,14 +470,5 @@ def load_deadline_policies(path: Path | str | None) -> dict[str, DeadlinePolicy]
     if path is None:
         return dict(DEFAULT_POLICIES)
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DeadlineConfigError(
-            f"rights deadlines {source}: cannot read ({exc.strerror or exc})"
-        ) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DeadlineConfigError(f"rights deadlines {source}: not valid YAML ({exc})") from None
+    doc = read_yaml_file(path, "rights deadlines", DeadlineConfigError)
     return parse_deadline_policies(doc, source)
