@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
@@ -76,6 +76,13 @@ class Runtime:
     relay_contacts: RelayContacts | None = None
     # verified API keys, live only while a server's AuthChangeListener is (actors/auth_cache.py)
     auth_cache: AuthCache = field(default_factory=lambda: AuthCache(0.0))
+
+    @cached_property
+    def autocommit_engine(self) -> Engine:
+        """The engine in autocommit, for a single read that needs no transaction (the
+        authentication of a request, api/deps.py): on PostgreSQL it saves the BEGIN and
+        ROLLBACK round trips. Made once: each ``execution_options`` call builds a new engine."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from privguard.actors.service import AuthenticationFailed, authenticate, parse_token
@@ -39,23 +38,13 @@ def transaction(runtime: Runtime) -> Iterator[Session]:
         yield session
 
 
-_AUTOCOMMIT: dict[int, Engine] = {}
-
-
 def _auth_session(runtime: Runtime) -> Session:
     """A session for the one read that authenticates a request. On PostgreSQL it runs in
     autocommit: no BEGIN and ROLLBACK round trips around a single SELECT (benchmarks/load.py);
-    SQLite's are in process and its engine's BEGIN hook stays as it is. The autocommit engine
-    is made once per engine (making one builds a new engine object each time)."""
-    engine = runtime.engine
-    if engine.dialect.name != "postgresql":
+    SQLite's are in process and its engine's BEGIN hook stays as it is."""
+    if runtime.engine.dialect.name != "postgresql":
         return runtime.sessions()
-    autocommit = _AUTOCOMMIT.get(id(engine))
-    if autocommit is None or autocommit.engine is not engine:
-        autocommit = _AUTOCOMMIT[id(engine)] = engine.execution_options(
-            isolation_level="AUTOCOMMIT"
-        )
-    return Session(bind=autocommit)
+    return Session(bind=runtime.autocommit_engine)
 
 
 def _authenticate(runtime: Runtime, token: str) -> ActorRef:
