@@ -313,10 +313,9 @@ def run_wrk(plan: dict[str, Any], workdir: Path, profile: Path | None = None,
     stdout, stderr = timed.communicate()
     if timed.returncode != 0:
         raise SystemExit(f"wrk failed:\n{stdout}\n{stderr}")
-    done = subprocess.CompletedProcess(timed.args, 0, stdout, stderr)
     if profiler is not None:
         profiler.wait(60)
-    r = _wrk_result(done.stdout, done.stderr)
+    r = _wrk_result(stdout, stderr)
     seconds = r["duration_us"] / 1e6
     errors = {k: r[k] for k in ("connect", "read", "write", "status", "timeout") if r[k]}
     return {"read": {
