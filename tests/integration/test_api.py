@@ -267,6 +267,18 @@ def test_catalog_and_openapi(api: Api) -> None:
     assert "/v1/subjects/lookup" in schema["paths"]
     read_op = schema["paths"]["/v1/subjects/{subject_id}"]["get"]
     assert read_op["description"] and "purpose" in {p["name"] for p in read_op["parameters"]}
+    # Every authenticated operation names both ways to send the key; public ones none.
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"]["scheme"] == "bearer"
+    assert schemes["APIKeyHeader"] == {**schemes["APIKeyHeader"], "in": "header",
+                                       "name": "X-API-Key"}
+    both = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+    assert read_op["security"] == both
+    assert schema["paths"]["/v1/me"]["get"]["security"] == both
+    assert schema["paths"]["/v1/subjects/lookup"]["post"]["security"] == both
+    assert "security" not in schema["paths"]["/healthz"]["get"]
+    documented = sum("security" in op for ops in schema["paths"].values() for op in ops.values())
+    assert documented > 90
     docs = api.client.get("/docs")
     assert docs.status_code == 200
     # Self-hosted: the page loads nothing from another origin (no CDN sees who uses the docs).

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -18,7 +21,7 @@ from starlette.types import ASGIApp
 
 from privguard import __version__
 from privguard.actors.auth_listener import AuthChangeListener
-from privguard.api.deps import ActorDep
+from privguard.api.deps import SECURITY_SCHEMES, ActorDep, current_actor
 from privguard.api.errors import ErrorResponse, install_error_handlers
 from privguard.api.middleware import BodySizeLimit, RequestId
 from privguard.api.threads import configure as configure_threads
@@ -108,6 +111,41 @@ def _serving_lifespan(
     return lifespan
 
 
+def _authenticated(dependant: Dependant) -> bool:
+    return any(d.call is current_actor or _authenticated(d) for d in dependant.dependencies)
+
+
+def _document_security(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """Names the API-key schemes in the OpenAPI document, on every operation that
+    authenticates (those that depend on :func:`~privguard.api.deps.current_actor`), as FastAPI
+    would for security dependencies, which current_actor no longer uses (api/deps.py).
+
+    The routes are read from the routers as built (each route's path is final: they are
+    included without a further prefix), not from the app, whose included routers FastAPI keeps
+    in a private form."""
+    generate = app.openapi
+    authenticated = [
+        (route.path_format, method.lower())
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.include_in_schema
+        and _authenticated(route.dependant)
+        for method in route.methods
+    ]
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            for path, method in authenticated:
+                operation = schema["paths"][path][method]
+                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_fastapi(runtime: Runtime) -> FastAPI:
     from privguard.audit.api import router as audit_router
     from privguard.cases.anomaly_api import router as anomaly_router
@@ -155,28 +193,32 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
 
     app.state.runtime = runtime
     install_error_handlers(app)
-    app.include_router(vault_router)
-    app.include_router(catalog_router)
-    app.include_router(policy_router)
-    app.include_router(audit_router)
-    app.include_router(marketplace_router)
-    app.include_router(consent_router)
-    app.include_router(rights_router)
-    app.include_router(holds_router)
-    app.include_router(notice_router)
-    app.include_router(waybill_router)
-    app.include_router(sharing_router)
-    app.include_router(relay_router)
-    app.include_router(cases_router)
-    app.include_router(messages_router)
-    app.include_router(anomaly_router)
-    app.include_router(detect_router)
-    app.include_router(reports_router)
-    # The pages after the API: routes are matched in order, one by one, and an API call should
-    # not first be tried against forty page routes (benchmarks/load.py).
-    app.include_router(web_router)
-    app.include_router(center_router)  # the privacy center's pages (web/center.py)
-    app.include_router(console_router)  # the compliance console's pages (web/console.py)
+    routers = [
+        vault_router,
+        catalog_router,
+        policy_router,
+        audit_router,
+        marketplace_router,
+        consent_router,
+        rights_router,
+        holds_router,
+        notice_router,
+        waybill_router,
+        sharing_router,
+        relay_router,
+        cases_router,
+        messages_router,
+        anomaly_router,
+        detect_router,
+        reports_router,
+        # The pages after the API: routes are matched in order, one by one, and an API call
+        # should not first be tried against forty page routes (benchmarks/load.py).
+        web_router,
+        center_router,  # the privacy center's pages (web/center.py)
+        console_router,  # the compliance console's pages (web/console.py)
+    ]
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/healthz", response_model=Health, tags=["meta"], summary="Liveness")
     def healthz() -> Health:
@@ -223,6 +265,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
             subject_id=actor.subject_id,
         )
 
+    _document_security(app, [*routers, app.router])
     return app
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from privguard.actors.service import AuthenticationFailed, authenticate, parse_token
@@ -20,8 +19,31 @@ from privguard.policy.rules import ActorRef, Role
 from privguard.store.uow import unit_of_work
 from privguard.vault.errors import AccessDenied
 
-bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer pgk_….<secret>`")
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Or `X-API-Key`.")
+# How a caller authenticates, for the OpenAPI document (api/app.py adds them to every operation
+# that depends on current_actor). Not FastAPI security dependencies: each dependency is solved
+# again on every request, and the three that resolved these headers cost about as much CPU as
+# the rest of the framework's work on a gated read (benchmarks/read_cpu.py).
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "HTTPBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer pgk_….<secret>`",
+    },
+    "APIKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "Or `X-API-Key`.",
+    },
+}
+
+
+def offered_token(headers: Mapping[str, str]) -> str | None:
+    """The API key the request offers: ``Authorization: Bearer …`` (scheme in any case), else
+    ``X-API-Key``; None when neither carries one."""
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else ""
+    return token or headers.get("x-api-key", "").strip() or None
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -52,17 +74,13 @@ def _authenticate(runtime: Runtime, token: str) -> ActorRef:
         return authenticate(session, token)
 
 
-async def current_actor(
-    request: Request,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    header_key: Annotated[str | None, Depends(api_key_header)],
-) -> ActorRef:
+async def current_actor(request: Request) -> ActorRef:
     """The caller's actor. A key this process verified moments ago is answered from the
     authentication cache (live on PostgreSQL only, emptied by any change to keys or actors:
     actors/auth_cache.py) without a database read or a worker thread; otherwise the database
-    is read in a worker thread (api/threads.py)."""
-    token = creds.credentials if creds is not None else header_key
+    is read in a worker thread (api/threads.py). Takes only the request (see SECURITY_SCHEMES)."""
+    runtime: Runtime = request.app.state.runtime
+    token = offered_token(request.headers)
     if not token:
         raise AuthenticationFailed("an API key is required (Authorization: Bearer …)")
     key_id, secret_digest = parse_token(token)

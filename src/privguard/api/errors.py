@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from privguard.actors.service import AuthenticationFailed
+from privguard.api.deps import offered_token
 from privguard.audit.proof import ProofUnavailable
 from privguard.cases.rules import CaseTransitionRefused
 from privguard.consent.notices import NoticeNotFound
@@ -73,8 +74,7 @@ STATUS = {
 
 def _key_id(request: Request) -> str | None:
     """The id part of the API key offered (``pgk_…``, before the dot; never the secret)."""
-    auth = request.headers.get("authorization", "")
-    token = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
+    token = offered_token(request.headers)
     if not token:
         return None
     key_id = token.partition(".")[0]
