@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from typer.testing import CliRunner
 
 from privguard.api.app import create_app
@@ -91,7 +91,19 @@ def test_customer_service_sees_plain_only_while_a_ticket_is_open(
     ticket = client.post("/v1/tickets", headers=w.headers("customer_service"),
                          json={"subject_id": str(sid), "topic": "refund"})
     assert ticket.status_code == 201
-    assert phone_view() == "plain"
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(w.runtime.engine, "before_cursor_execute", seen)
+    try:
+        assert phone_view() == "plain"
+    finally:
+        event.remove(w.runtime.engine, "before_cursor_execute", seen)
+    # The ticket is asked in the same statement that loads the record (a round trip fewer).
+    asking = [s for s in statements if "support_tickets" in s]
+    assert len(asking) == 1 and "subject_keys" in asking[0]
     closed = client.post(f"/v1/tickets/{ticket.json()['ticket_id']}/close", headers=cs)
     assert closed.status_code == 200 and closed.json()["closed_at"] is not None
     assert phone_view() == "masked"

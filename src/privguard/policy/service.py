@@ -153,7 +153,10 @@ class AccessPolicy:
         now: datetime,
         *,
         orders: list[OrderFacts] | None = None,
+        open_ticket: bool | None = None,
     ) -> Facts:
+        """What the policy's conditions need to know about this actor and subject, read from
+        the database; ``orders`` and ``open_ticket`` when the caller has already read them."""
         needed, consent = self.policy.needed_relationships(actor.role, action, purpose, fields)
         sanction = (
             self.sanctions.sanction(session, actor.organisation_id, now)
@@ -167,7 +170,7 @@ class AccessPolicy:
         ticket = (
             subject_id is not None
             and Relationship.OPEN_TICKET in needed
-            and has_open_ticket(session, subject_id)
+            and (has_open_ticket(session, subject_id) if open_ticket is None else open_ticket)
         )
         cover = (
             self.agreements.cover(session, actor.organisation_id, purpose, now)
@@ -213,6 +216,13 @@ class AccessPolicy:
             cross_border_unconsented=abroad,
             sanction=sanction,
         )
+
+    def needs_open_ticket(
+        self, actor: ActorRef, action: Action, purpose: str, fields: Iterable[str]
+    ) -> bool:
+        """Whether :meth:`facts` would ask if the subject has an open ticket."""
+        needed, _ = self.policy.needed_relationships(actor.role, action, purpose, fields)
+        return Relationship.OPEN_TICKET in needed
 
     def decide(
         self,

@@ -27,6 +27,7 @@ from privguard.crypto.blind_index import BlindIndexer
 from privguard.crypto.envelope import Sealer, field_aad, new_data_key
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.crypto.providers import KeyProvider
+from privguard.marketplace.service import open_ticket_column
 from privguard.policy.rules import Action, ActorRef, Decision, Facts, OrderFacts, View
 from privguard.policy.service import AccessPolicy
 from privguard.rights.retention_models import LegalHold, hold_active
@@ -222,6 +223,9 @@ class Vault:
         # concurrent updates of different fields must not lose one another (PostgreSQL; SQLite
         # already serialises writers with BEGIN IMMEDIATE).
         self._record_for_update = self._record_stmt.with_for_update(of=SUBJECTS)
+        self._record_with_ticket = self._record_stmt.add_columns(
+            open_ticket_column(SUBJECTS.c.subject_id)
+        )
 
     # ----------------------------------------------------------------- validation
     def validate(
@@ -444,9 +448,20 @@ class Vault:
         )
         return bool(result.rowcount)
 
-    def _load(self, session: Session, subject_id: uuid.UUID, *, lock: bool = False) -> Any:
-        """The subject's status, sealed record and wrapped data key, in one row (or None)."""
-        stmt = self._record_for_update if lock else self._record_stmt
+    def _load(
+        self,
+        session: Session,
+        subject_id: uuid.UUID,
+        *,
+        lock: bool = False,
+        open_ticket: bool = False,
+    ) -> Any:
+        """The subject's status, sealed record and wrapped data key, in one row (or None);
+        with ``open_ticket``, also whether the subject has an open support ticket."""
+        if open_ticket:
+            stmt = self._record_with_ticket
+        else:
+            stmt = self._record_for_update if lock else self._record_stmt
         return session.connection().execute(stmt, {"sid": subject_id}).one_or_none()
 
     def _open_for_change(
@@ -875,7 +890,8 @@ class Vault:
             denied = [policy.default_deny(actor.role, action, purpose, n) for n in names]
             _refuse(session, actor, action, subject_id, purpose, denied, now, detail=detail)
         conceal = policy.conceals(actor.role)
-        row = self._load(session, subject_id)
+        ticket = self.access.needs_open_ticket(actor, action, purpose, names)
+        row = self._load(session, subject_id, open_ticket=ticket)
         if row is None:
             # A probe for an id that does not exist is logged like any refusal: guessing ids
             # is what an attacker does (the anomaly scan and the evidence view see it), and
@@ -899,6 +915,7 @@ class Vault:
             subject_id,
             now,
             orders=None if orders is None else list(orders),
+            open_ticket=row.open_ticket if ticket else None,
         )
         decisions = self.access.decide(actor, action, purpose, names, view, facts)
         allowed = [d for d in decisions if d.allowed]
