@@ -436,7 +436,7 @@ def set_up(runtime: Any, args: argparse.Namespace, workdir: Path) -> Fixture:
         "PRIVGUARD_DB_POOL_SIZE": str(args.pool_size),
         "PRIVGUARD_DB_MAX_OVERFLOW": "0",
     })
-    if args.api_threads:
+    if args.api_threads is not None:
         env["PRIVGUARD_API_THREADS"] = str(args.api_threads)
     return Fixture([str(i) for i in ids], [r["mobile_phone"] for r in rows], keys, env)
 
@@ -480,7 +480,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pool-size", type=int, default=20,
                         help="PRIVGUARD_DB_POOL_SIZE per worker (overflow 0)")
     parser.add_argument("--api-threads", type=int,
-                        help="PRIVGUARD_API_THREADS per worker (default: the server's, 4)")
+                        help="PRIVGUARD_API_THREADS per worker (default: the server's, 4; 0: "
+                             "on the event loop)")
     parser.add_argument("--no-access-log", action="store_true",
                         help="serve without uvicorn's per-request log line")
     parser.add_argument("--phases", default="ceiling,reads,mix")

@@ -101,10 +101,12 @@ class Settings(BaseSettings):
     )
     api_threads: int = Field(
         default=4,
-        ge=1,
+        ge=0,
         description="Worker threads per server process for the hot API routes (reads, lookups, "
         "consent checks, registrations). Few is faster on few cores; raise it when the database "
-        "is far away and round trips are long (api/threads.py, docs/operations.md).",
+        "is far away and round trips are long. 0 runs them on the event loop, one at a time per "
+        "process: serve with more processes than cores then (api/threads.py, "
+        "docs/operations.md).",
     )
     auth_cache_seconds: float = Field(
         default=10.0,

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from privguard.actors.service import create_actor, issue_api_key, revoke_api_key
 from privguard.api.app import create_app
+from privguard.api.threads import configure as configure_threads
 from privguard.audit.entry import LogEntry
 from privguard.audit.models import AccessLogEntry
 from privguard.bootstrap import Runtime
@@ -334,3 +335,29 @@ def test_invalid_json_body_is_a_body_error(api: Api) -> None:
 
 def test_readiness_checks_the_database(api: Api) -> None:
     assert api.client.get("/readyz").json()["status"] == "ready"
+
+
+def test_with_no_api_threads_the_hot_routes_work_on_the_event_loop(api: Api) -> None:
+    """PRIVGUARD_API_THREADS=0 (api/threads.py): registrations, reads and lookups run on the
+    event loop, and still carry the request's context (the request id in the access log)."""
+    api.runtime.settings.api_threads = 0
+    try:
+        with TestClient(create_app(api.runtime)) as client:
+            r = client.post("/v1/subjects", json={"pi": RAW}, headers=api.h("platform_admin"))
+            assert r.status_code == 201, r.text
+            subject_id = r.json()["subject_id"]
+            rid = "0e6f4c1a-3b2d-4e5f-8a9b-c0d1e2f3a4b5"
+            read = client.get(f"/v1/subjects/{subject_id}",
+                              params={"purpose": "customer_support", "fields": ["name"]},
+                              headers={**api.h("customer_service"), "X-Request-ID": rid})
+            assert read.json()["fields"]["name"]["value"] == "欧阳**"
+            found = client.post("/v1/subjects/lookup", headers=api.h("customer_service"), json={
+                "field": "mobile_phone", "value": RAW["mobile_phone"],
+                "purpose": "customer_support"})
+            assert found.json()["subject_ids"] == [subject_id]
+    finally:
+        api.runtime.settings.api_threads = 4
+        configure_threads(4)
+    with unit_of_work(api.runtime.sessions) as session:
+        texts = session.execute(select(AccessLogEntry.entry)).scalars().all()
+    assert rid in {LogEntry.from_json(t).request_id for t in texts}

@@ -39,10 +39,16 @@ def configure(threads: int) -> None:
     Measured with benchmarks/load.py on 2 cores (PostgreSQL on the same machine, 16 clients):
     2 to 4 threads gave about 1,180 gated reads/s, 6 threads 830/s, 16 threads 940/s, and
     AnyIO's 40 about 900/s. A request waiting for a thread holds no database connection.
+
+    0 runs that work on the event loop itself, one request at a time per process, as a
+    synchronous server would: no hand-off between threads, whose cost depends on the machine
+    (on a VM where waking a thread is slow it was a fifth of a read's CPU, benchmarks/
+    read_cpu.py), but a process then waits idle through each database round trip, so serve
+    with more worker processes than cores.
     """
     global _threads, _executor
-    if threads < 1:
-        raise ValueError("threads must be at least 1")
+    if threads < 0:
+        raise ValueError("threads must be 0 (inline) or more")
     with _lock:
         if _executor is not None and threads != _threads:
             _executor.shutdown(wait=False)
@@ -60,7 +66,10 @@ def _pool() -> ThreadPoolExecutor:
 
 
 async def run_sync(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """``fn(*args, **kwargs)`` in a worker thread, with this request's context."""
+    """``fn(*args, **kwargs)`` in a worker thread, with this request's context; with 0
+    threads, here on the event loop (see :func:`configure`)."""
+    if _threads == 0:
+        return fn(*args, **kwargs)
     context = contextvars.copy_context()
     call = functools.partial(context.run, fn, *args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(_pool(), call)
