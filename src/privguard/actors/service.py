@@ -101,7 +101,12 @@ def parse_token(token: str) -> tuple[str, bytes]:
 
 def authenticate(session: Session, token: str) -> ActorRef:
     """The actor behind a token, or :class:`AuthenticationFailed` (same error for every cause)."""
-    key_id, secret_digest = parse_token(token)
+    return verify_key(session, *parse_token(token))
+
+
+def verify_key(session: Session, key_id: str, secret_digest: bytes) -> ActorRef:
+    """The actor behind a parsed token (:func:`parse_token`), or :class:`AuthenticationFailed`:
+    for callers that parsed it already (the API's cache is keyed by the parse)."""
     row = session.execute(
         select(
             ApiKey.secret_hash,

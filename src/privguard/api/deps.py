@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from privguard.actors.service import AuthenticationFailed, authenticate, parse_token
+from privguard.actors.service import AuthenticationFailed, parse_token, verify_key
 from privguard.api.threads import run_sync
 from privguard.bootstrap import Runtime
 from privguard.clock import utcnow
@@ -69,9 +69,9 @@ def _auth_session(runtime: Runtime) -> Session:
     return Session(bind=runtime.autocommit_engine)
 
 
-def _authenticate(runtime: Runtime, token: str) -> ActorRef:
+def _authenticate(runtime: Runtime, key_id: str, secret_digest: bytes) -> ActorRef:
     with _auth_session(runtime) as session:
-        return authenticate(session, token)
+        return verify_key(session, key_id, secret_digest)
 
 
 async def current_actor(request: Request) -> ActorRef:
@@ -88,7 +88,7 @@ async def current_actor(request: Request) -> ActorRef:
     actor = cache.get(key_id, secret_digest)
     if actor is None:
         generation = cache.generation  # before the read: a change during it voids the answer
-        actor = await run_sync(_authenticate, runtime, token)
+        actor = await run_sync(_authenticate, runtime, key_id, secret_digest)
         cache.put(key_id, secret_digest, actor, generation)
     request.state.actor = actor  # named in the server log if the request is refused
     if request.headers.get("sec-gpc") == "1":
