@@ -10,6 +10,7 @@ of the issue is covered by revoked keys and disabled actors, which is how access
 from __future__ import annotations
 
 import logging
+import re
 import statistics
 import time
 import uuid
@@ -280,3 +281,33 @@ def test_revoked_replayed_altered_and_disabled_credentials_are_refused_and_logge
     caplog.clear()
     assert me(headers).status_code == 401
     assert refusals(caplog)
+
+
+def test_guessed_ids_of_other_resources_are_refused_and_logged(
+    attack: tuple[FuzzWorld, TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every route with an id in its path other than a customer's (orders, tickets, requests,
+    receipts, cases ...), called with a made-up id by roles without any tie to it: never a
+    success or a server error, nothing changed, and a 404 leaves a line in the server log as a
+    refusal does (an enumeration of ids shows there)."""
+    world, client = attack
+    runtime = world.world.runtime
+    spec = client.get("/openapi.json").json()
+    routes = [(m.upper(), p) for p, ops in spec["paths"].items() for m in ops
+              if "{" in p and "{subject_id}" not in p]
+    assert len(routes) >= 10
+    caplog.set_level(logging.WARNING, logger="privguard.api")
+    missing = 0
+    for method, path in routes:
+        url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+        for role in ("merchant_staff", "consumer"):
+            before = row_counts(runtime)
+            caplog.clear()
+            r = _call(client, spec, world, method, path, url, role)
+            what = f"{role} {method} {path}"
+            assert r.status_code in (400, 403, 404, 409, 410, 422), f"{what}: {r.status_code}"
+            assert changed_tables(before, row_counts(runtime)) <= {"access_log"}, what
+            if r.status_code in (403, 404):
+                missing += r.status_code == 404
+                assert refusals(caplog), f"{what}: refused without a log line"
+    assert missing >= 10

@@ -126,12 +126,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReceiptNotFound)
     @app.exception_handler(RequestNotFound)
     async def _missing(
-        _: Request, exc: MarketplaceNotFound | ReceiptNotFound | RequestNotFound
+        request: Request, exc: MarketplaceNotFound | ReceiptNotFound | RequestNotFound
     ) -> JSONResponse:
+        # Logged like a refusal: ids of orders, tickets, requests or receipts that are not the
+        # caller's (or do not exist) are what an enumeration tries (issue 10).
+        log_refusal(request, 404, exc.code, None)
         return error_response(404, exc.code, str(exc))
 
     @app.exception_handler(NoticeNotFound)
-    async def _no_notice(_: Request, exc: NoticeNotFound) -> JSONResponse:
+    async def _no_notice(request: Request, exc: NoticeNotFound) -> JSONResponse:
+        log_refusal(request, 404, exc.code, None)
         return error_response(404, exc.code, str(exc))
 
     @app.exception_handler(ProofUnavailable)
