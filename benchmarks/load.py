@@ -400,6 +400,14 @@ class Fixture:
     env: dict[str, str]
 
 
+def add_fixture_options(parser: argparse.ArgumentParser) -> None:
+    """The options :func:`set_up` reads about the database and its customers (read_cpu.py
+    sets up the same way)."""
+    parser.add_argument("--database-url", default=DEFAULT_URL, help="PostgreSQL server URL")
+    parser.add_argument("--subjects", type=int, default=2000, help="customers seeded")
+    parser.add_argument("--seed", type=int, default=2026)
+
+
 def set_up(runtime: Any, args: argparse.Namespace, workdir: Path) -> Fixture:
     now = datetime.now(UTC)
     note(f"seeding {args.subjects} customers")
@@ -470,13 +478,11 @@ def print_phase(name: str, summary: dict[str, dict[str, Any]]) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=DEFAULT_URL, help="PostgreSQL server URL")
+    add_fixture_options(parser)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--users", type=int, default=16, help="concurrent virtual users")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase")
     parser.add_argument("--warmup", type=float, default=3.0, help="untimed seconds first")
-    parser.add_argument("--subjects", type=int, default=2000, help="customers seeded")
-    parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--pool-size", type=int, default=20,
                         help="PRIVGUARD_DB_POOL_SIZE per worker (overflow 0)")
     parser.add_argument("--api-threads", type=int,

@@ -47,7 +47,7 @@ from _common import (
     privguard_runtime,
     workspace,
 )
-from load import DEFAULT_URL, set_up
+from load import add_fixture_options, set_up
 from privguard.api.app import create_app
 
 Message = MutableMapping[str, Any]
@@ -190,11 +190,9 @@ async def run(args: argparse.Namespace, runtime: Any, fixture: Any) -> dict[str,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url", default=DEFAULT_URL, help="PostgreSQL server URL")
+    add_fixture_options(parser)
     parser.add_argument("--requests", type=int, default=3000, help="reads per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the best is reported")
-    parser.add_argument("--subjects", type=int, default=2000, help="customers seeded")
-    parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--api-threads", type=int, default=4,
                         help="PRIVGUARD_API_THREADS (0: the hot routes' work on the event loop)")
     parser.add_argument("--profile", type=Path, help="py-spy speedscope file of the last round")
