@@ -39,9 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
-from privguard.yaml_files import read_yaml_file
+from privguard.yaml_files import parse_yaml, read_yaml_file
 
 FORMAT_VERSION = 1
 MINUTE = 60
@@ -303,7 +301,7 @@ def load_anomaly_config(path: Path | str | None) -> AnomalyConfig:
     """The shipped thresholds (anomalies.yaml), with the overrides of the YAML at ``path``
     (PRIVGUARD_ANOMALY_CONFIG) applied; a problem raises :class:`AnomalyConfigError`."""
     shipped = parse_anomaly_config(
-        yaml.safe_load(shipped_config_text()), "privguard/cases/anomalies.yaml"
+        parse_yaml(shipped_config_text()), "privguard/cases/anomalies.yaml"
     )
     if path is None:
         return shipped

@@ -33,10 +33,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from privguard.policy.rules import VIEW_RANK, View
-from privguard.yaml_files import read_yaml_file
+from privguard.yaml_files import parse_yaml, read_yaml_file
 
 FORMAT_VERSION = 1
 LOCALES = ("zh-CN", "en")
@@ -229,7 +227,7 @@ def _shipped() -> IncidentConfig:
     from importlib import resources
 
     text = resources.files("privguard.cases").joinpath("incidents.yaml").read_text("utf-8")
-    return parse_incident_config(yaml.safe_load(text), "privguard/cases/incidents.yaml")
+    return parse_incident_config(parse_yaml(text), "privguard/cases/incidents.yaml")
 
 
 def load_incident_config(path: Path | str | None) -> IncidentConfig:

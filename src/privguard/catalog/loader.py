@@ -24,6 +24,7 @@ from privguard.catalog.model import (
     Sensitivity,
 )
 from privguard.catalog.validators import VALIDATORS
+from privguard.yaml_files import parse_yaml
 
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CATEGORY = re.compile(r"^user(\.[a-z0-9_]+)*$")
@@ -167,7 +168,7 @@ def _retention(name: str, ret: Any, validator: str) -> Retention:
 
 def parse_catalog(text: str, source: str) -> Catalog:
     try:
-        doc = yaml.safe_load(text)
+        doc = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise CatalogError(f"catalog {source}: not valid YAML ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict) or not doc["fields"]:

@@ -22,6 +22,7 @@ import yaml
 
 from privguard.catalog.model import Catalog
 from privguard.policy.rules import Policy
+from privguard.yaml_files import parse_yaml
 
 FORMAT_VERSION = 1
 # A notice must read well in both languages (PIPL Art. 17: "clear and easy to understand").
@@ -160,7 +161,7 @@ def parse_notice_config(
     """Parse and check notice config text against the catalog and policy in force."""
     check = _Checker(source)
     try:
-        doc = yaml.safe_load(text)
+        doc = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise NoticeConfigError(f"notice config {source}: not valid YAML ({exc})") from None
     doc = check.mapping(

@@ -34,6 +34,7 @@ from privguard.policy.rules import (
     View,
     Windows,
 )
+from privguard.yaml_files import parse_yaml
 
 FORMAT_VERSION = 1
 RULE_ID = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
@@ -93,7 +94,7 @@ def parse_policy(
         problems.append(Problem("error", where, message))
 
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark is not None else "file"

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from privguard.yaml_files import parse_yaml
 
 LAWS = ("PIPL", "GB/T 35273-2020", "GB/T 41833-2022", "E-Commerce Law", "CRPL", "CSL", "GDPR",
         "CCPA")
@@ -49,7 +49,7 @@ class Requirement:
 
 
 def parse_checklist(text: str) -> list[Requirement]:
-    doc = yaml.safe_load(text)
+    doc = parse_yaml(text)
     if not isinstance(doc, dict) or doc.get("version") != 1 or not isinstance(
         doc.get("requirements"), list
     ):

@@ -14,9 +14,10 @@ from types import ModuleType
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.table import Table
+
+from privguard.yaml_files import parse_yaml
 
 report_app = typer.Typer(
     help="Compliance reports: records of processing, impact assessments, the requirement "
@@ -228,7 +229,7 @@ def pia_answer(
     cli = _cli()
     answers: dict[str, str] = {}
     if file is not None:
-        raw = yaml.safe_load(file.read_text("utf-8")) or {}
+        raw = parse_yaml(file.read_text("utf-8")) or {}
         if not isinstance(raw, dict):
             raise cli._fail(f"{file}: must map question ids to answers")
         answers.update({str(k): str(v) for k, v in raw.items()})

@@ -33,6 +33,7 @@ from privguard.consent.notice_config import NoticeConfig
 from privguard.policy.loader import Problem
 from privguard.policy.rules import Action, Policy, Relationship, Role, Rule, Scope, View
 from privguard.sharing.rules import Terms, is_cross_border
+from privguard.yaml_files import parse_yaml
 
 FORMAT = 1
 LOCALES = ("zh-CN", "en")
@@ -560,7 +561,7 @@ def _questions(raw: Any, where: str, section: str) -> tuple[Question, ...]:
 
 def parse_template(text: str) -> Template:
     try:
-        doc = yaml.safe_load(text)
+        doc = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise TemplateError(f"pia template: not valid YAML ({exc})") from None
     if not isinstance(doc, dict) or set(doc) != {
