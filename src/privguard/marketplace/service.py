@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from privguard.marketplace.models import UNSETTLED_STATUSES, Order, Organisation, SupportTicket
@@ -27,11 +27,17 @@ _ORDER_FACTS = select(
     _ORDERS.c.placed_at,
     _ORDERS.c.delivered_at,
 ).where(_ORDERS.c.subject_id == bindparam("sid"))
-_OPEN_TICKET = (
-    select(_TICKETS.c.ticket_id)
-    .where(_TICKETS.c.subject_id == bindparam("sid"), _TICKETS.c.closed_at.is_(None))
-    .limit(1)
-)
+
+
+def _open_tickets(subject_id: ColumnElement[uuid.UUID]) -> Select[tuple[uuid.UUID]]:
+    """The subject's open tickets: the one condition behind has_open_ticket and
+    open_ticket_column."""
+    return select(_TICKETS.c.ticket_id).where(
+        _TICKETS.c.subject_id == subject_id, _TICKETS.c.closed_at.is_(None)
+    )
+
+
+_OPEN_TICKET = _open_tickets(bindparam("sid")).limit(1)
 
 
 def order_facts(session: Session, subject_id: uuid.UUID) -> list[OrderFacts]:
@@ -46,12 +52,8 @@ def has_open_ticket(session: Session, subject_id: uuid.UUID) -> bool:
 def open_ticket_column(subject_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
     """Whether ``subject_id`` has an open ticket, as a column of another query: the vault's
     record load asks it in the same statement when the policy needs it (one round trip fewer
-    on a customer-service read, benchmarks/read_cpu.py). Same condition as has_open_ticket."""
-    return exists(
-        select(_TICKETS.c.ticket_id).where(
-            _TICKETS.c.subject_id == subject_id, _TICKETS.c.closed_at.is_(None)
-        )
-    ).label("open_ticket")
+    on a customer-service read, benchmarks/read_cpu.py)."""
+    return exists(_open_tickets(subject_id)).label("open_ticket")
 
 
 _LAST_EVENT = func.coalesce(_ORDERS.c.delivered_at, _ORDERS.c.placed_at)

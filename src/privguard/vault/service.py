@@ -200,8 +200,8 @@ class Vault:
         # recipients that received the data (PIPL Art. 47; GDPR Art. 19).
         self.change_listeners: list[ChangeListener] = []
         self._all_fields = catalog.names()
-        # Built once: every read and change loads the subject with this one statement.
-        self._record_stmt = (
+        # Built once: every read and change loads the subject with one of these statements.
+        record = (
             select(
                 SUBJECTS.c.status,
                 SUBJECTS.c.key_version,
@@ -219,13 +219,17 @@ class Vault:
             )
             .where(SUBJECTS.c.subject_id == bindparam("sid"))
         )
-        # Changes rewrite the whole sealed record, so they lock the subject's row first: two
-        # concurrent updates of different fields must not lose one another (PostgreSQL; SQLite
-        # already serialises writers with BEGIN IMMEDIATE).
-        self._record_for_update = self._record_stmt.with_for_update(of=SUBJECTS)
-        self._record_with_ticket = self._record_stmt.add_columns(
-            open_ticket_column(SUBJECTS.c.subject_id)
-        )
+        # By (lock, open_ticket). Changes rewrite the whole sealed record, so they lock the
+        # subject's row first: two concurrent updates of different fields must not lose one
+        # another (PostgreSQL; SQLite already serialises writers with BEGIN IMMEDIATE). A gated
+        # read may also ask for the open-ticket fact in the same statement.
+        with_ticket = record.add_columns(open_ticket_column(SUBJECTS.c.subject_id))
+        self._record_stmts = {
+            (False, False): record,
+            (True, False): record.with_for_update(of=SUBJECTS),
+            (False, True): with_ticket,
+            (True, True): with_ticket.with_for_update(of=SUBJECTS),
+        }
 
     # ----------------------------------------------------------------- validation
     def validate(
@@ -458,10 +462,7 @@ class Vault:
     ) -> Any:
         """The subject's status, sealed record and wrapped data key, in one row (or None);
         with ``open_ticket``, also whether the subject has an open support ticket."""
-        if open_ticket:
-            stmt = self._record_with_ticket
-        else:
-            stmt = self._record_for_update if lock else self._record_stmt
+        stmt = self._record_stmts[lock, open_ticket]
         return session.connection().execute(stmt, {"sid": subject_id}).one_or_none()
 
     def _open_for_change(
