@@ -1,11 +1,11 @@
-"""Which API key a request offers (api/deps.py): the one parser behind authentication and the
-refusal log's key id."""
+"""Which API key a request offers (actors/service.py): the one parser behind authentication, the
+rate limit's bucket and the refusal log's key id."""
 
 from __future__ import annotations
 
 import pytest
 
-from privguard.api.deps import offered_token
+from privguard.actors.service import offered_token
 
 
 @pytest.mark.parametrize(

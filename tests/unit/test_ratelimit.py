@@ -44,6 +44,10 @@ def test_bucket_key_uses_the_key_id_never_the_secret() -> None:
              "client": ("10.1.2.3", 5000)}
     assert bucket_key(scope) == "key:pgk_0123456789abcdef"
     assert bucket_key({"headers": [(b"x-api-key", b"pgk_aa.bb")]}) == "key:pgk_aa"
+    # An empty bearer header beside X-API-Key: authentication takes the X-API-Key, and so
+    # does the bucket (it used to find no key, so such requests were never limited).
+    assert bucket_key({"headers": [(b"authorization", b"Bearer"),
+                                   (b"x-api-key", b"pgk_aa.bb")]}) == "key:pgk_aa"
     # Without a key (cookie sessions of the web pages, public pages): not limited here.
     assert bucket_key({"headers": [(b"cookie", b"s=1")], "client": ("10.1.2.3", 5000)}) is None
 

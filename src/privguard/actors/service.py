@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,6 +89,15 @@ def revoke_api_key(session: Session, key_id: str, *, now: datetime) -> bool:
         return False
     key.revoked_at = now
     return True
+
+
+def offered_token(headers: Mapping[str, str]) -> str | None:
+    """The API key a request offers: ``Authorization: Bearer …`` (scheme in any case), else
+    ``X-API-Key``; None when neither carries one. The one reading of those headers, for
+    authentication, the rate limit's bucket and the refusal log's key id alike."""
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else ""
+    return token or headers.get("x-api-key", "").strip() or None
 
 
 def parse_token(token: str) -> tuple[str, bytes]:

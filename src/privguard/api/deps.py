@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from privguard.actors.service import AuthenticationFailed, parse_token, verify_key
+from privguard.actors.service import (
+    AuthenticationFailed,
+    offered_token,
+    parse_token,
+    verify_key,
+)
 from privguard.api.threads import run_sync
 from privguard.bootstrap import Runtime
 from privguard.clock import utcnow
@@ -36,14 +41,6 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "description": "Or `X-API-Key`.",
     },
 }
-
-
-def offered_token(headers: Mapping[str, str]) -> str | None:
-    """The API key the request offers: ``Authorization: Bearer …`` (scheme in any case), else
-    ``X-API-Key``; None when neither carries one."""
-    scheme, _, credentials = headers.get("authorization", "").partition(" ")
-    token = credentials.strip() if scheme.lower() == "bearer" else ""
-    return token or headers.get("x-api-key", "").strip() or None
 
 
 async def get_runtime(request: Request) -> Runtime:

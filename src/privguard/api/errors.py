@@ -15,8 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from privguard.actors.service import AuthenticationFailed
-from privguard.api.deps import offered_token
+from privguard.actors.service import AuthenticationFailed, offered_token
 from privguard.audit.proof import ProofUnavailable
 from privguard.cases.rules import CaseTransitionRefused
 from privguard.consent.notices import NoticeNotFound

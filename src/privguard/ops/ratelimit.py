@@ -19,7 +19,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from privguard.actors.service import offered_token
 
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapers are never limited
 MAX_BUCKETS = 100_000  # least recently used buckets beyond this are dropped (a full one again)
@@ -57,18 +60,12 @@ class TokenBuckets:
 def bucket_key(scope: Scope) -> str | None:
     """The API key id of the request, or None for a request without one (the web pages'
     cookie sessions, public pages): behind a proxy they would all share the proxy's address,
-    so they are left to the proxy's own limits (docs/operations.md)."""
-    token = None
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, rest = value.partition(b" ")
-            if scheme.lower() == b"bearer":
-                token = rest.strip()
-        elif name == b"x-api-key" and token is None:
-            token = value.strip()
+    so they are left to the proxy's own limits (docs/operations.md). The key is read as
+    authentication reads it (actors/service.offered_token), so the key that authenticates a
+    request is always the one whose bucket it takes."""
+    token = offered_token(Headers(scope=scope))
     if token:
-        key_id = token.partition(b".")[0][:32]
-        return "key:" + key_id.decode("latin-1")
+        return "key:" + token.partition(".")[0][:32]
     return None
 
 
