@@ -340,6 +340,7 @@ def test_readiness_checks_the_database(api: Api) -> None:
 def test_with_no_api_threads_the_hot_routes_work_on_the_event_loop(api: Api) -> None:
     """PRIVGUARD_API_THREADS=0 (api/threads.py): registrations, reads and lookups run on the
     event loop, and still carry the request's context (the request id in the access log)."""
+    previous = api.runtime.settings.api_threads
     api.runtime.settings.api_threads = 0
     try:
         with TestClient(create_app(api.runtime)) as client:
@@ -356,8 +357,8 @@ def test_with_no_api_threads_the_hot_routes_work_on_the_event_loop(api: Api) -> 
                 "purpose": "customer_support"})
             assert found.json()["subject_ids"] == [subject_id]
     finally:
-        api.runtime.settings.api_threads = 4
-        configure_threads(4)
+        api.runtime.settings.api_threads = previous
+        configure_threads(previous)
     with unit_of_work(api.runtime.sessions) as session:
         texts = session.execute(select(AccessLogEntry.entry)).scalars().all()
     assert rid in {LogEntry.from_json(t).request_id for t in texts}
