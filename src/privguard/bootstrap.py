@@ -40,6 +40,7 @@ from privguard.rights.verification import IdentityVerifier, Limits
 from privguard.sharing.relay import relay_contacts
 from privguard.sharing.service import Sharing
 from privguard.store.engine import make_engine
+from privguard.store.lazy_begin import lazy_begin_engine
 from privguard.store.meta import get_meta
 from privguard.store.migrate import schema_problem, upgrade
 from privguard.store.tables import all_metadata
@@ -78,11 +79,13 @@ class Runtime:
     auth_cache: AuthCache = field(default_factory=lambda: AuthCache(0.0))
 
     @cached_property
-    def autocommit_engine(self) -> Engine:
-        """The engine in autocommit, for a single read that needs no transaction (the
-        authentication of a request, api/deps.py): on PostgreSQL it saves the BEGIN and
-        ROLLBACK round trips. Made once: each ``execution_options`` call builds a new engine."""
-        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+    def request_sessions(self) -> sessionmaker[Session]:
+        """Sessions for the API's units of work. On PostgreSQL under READ COMMITTED their
+        transaction begins at the first write, and a read whose only write is its log entry
+        needs none (store/lazy_begin.py); elsewhere they are :attr:`sessions`. Made on first
+        use, when the server is reachable: the dialect asks it for its isolation level."""
+        lazy = lazy_begin_engine(self.engine)
+        return self.sessions if lazy is None else session_factory(lazy)
 
     def close(self) -> None:
         self.engine.dispose()

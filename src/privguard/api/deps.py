@@ -52,22 +52,15 @@ async def get_runtime(request: Request) -> Runtime:
 @contextmanager
 def transaction(runtime: Runtime) -> Iterator[Session]:
     """One transaction per request. A refusal still commits its access-log entry (the refusal
-    is checked before any data change, so nothing else can be in the transaction)."""
-    with unit_of_work(runtime.sessions, commit_on=(AccessDenied,)) as session:
+    is checked before any data change, so nothing else can be in the transaction). On
+    PostgreSQL the transaction begins at the first write (store/lazy_begin.py)."""
+    with unit_of_work(runtime.request_sessions, commit_on=(AccessDenied,)) as session:
         yield session
 
 
-def _auth_session(runtime: Runtime) -> Session:
-    """A session for the one read that authenticates a request. On PostgreSQL it runs in
-    autocommit: no BEGIN and ROLLBACK round trips around a single SELECT (benchmarks/load.py);
-    SQLite's are in process and its engine's BEGIN hook stays as it is."""
-    if runtime.engine.dialect.name != "postgresql":
-        return runtime.sessions()
-    return Session(bind=runtime.autocommit_engine)
-
-
 def _authenticate(runtime: Runtime, key_id: str, secret_digest: bytes) -> ActorRef:
-    with _auth_session(runtime) as session:
+    """One SELECT: on PostgreSQL no BEGIN or ROLLBACK round trip (store/lazy_begin.py)."""
+    with runtime.request_sessions() as session:
         return verify_key(session, key_id, secret_digest)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from privguard.store.lazy_begin import lone_statement
+
 _KEY = "privguard.deferred_inserts"
 
 
@@ -28,6 +30,23 @@ def flush_deferred(session: Session) -> None:
         # One row (a single gated read) as a plain execute: the executemany path costs more
         # Python for one row (benchmarks/load.py).
         session.connection().execute(table.insert(), rows[0] if len(rows) == 1 else rows)
+
+
+def flush_deferred_at_commit(session: Session) -> None:
+    """The ``before_commit`` hook. When the queue holds the unit of work's only write (one row,
+    nothing else changed through the ORM: a gated read's log entry), it is sent as a lone
+    statement, which needs no transaction around it on PostgreSQL (store/lazy_begin.py)."""
+    pending = session.info.get(_KEY)
+    if (
+        pending
+        and len(pending) == 1
+        and len(next(iter(pending.values()))) == 1
+        and not (session.new or session.dirty or session.deleted)
+    ):
+        with lone_statement(session.connection()):
+            flush_deferred(session)
+    else:
+        flush_deferred(session)
 
 
 def discard_deferred(session: Session, *_: Any) -> None:

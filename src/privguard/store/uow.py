@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from privguard.store.deferred import discard_deferred, flush_deferred
+from privguard.store.deferred import discard_deferred, flush_deferred_at_commit
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that write queued inserts (store/deferred.py) as part of their commit."""
     factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    event.listen(factory, "before_commit", flush_deferred)
+    event.listen(factory, "before_commit", flush_deferred_at_commit)
     event.listen(factory, "after_rollback", discard_deferred)
     return factory
 

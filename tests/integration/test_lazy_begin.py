@@ -1,0 +1,192 @@
+"""The API's units of work on PostgreSQL begin their transaction at the first write
+(store/lazy_begin.py). What users rely on: a gated read still commits its log entry before the
+answer, with two round trips instead of four, and anything that writes twice, locks or fails
+half-way is one transaction exactly as before. libpq's own protocol trace is the witness of what
+went over the wire."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, event, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from privguard.api.app import create_app
+from privguard.bootstrap import Runtime
+from privguard.policy.rules import ActorRef
+from privguard.store.deferred import defer_insert
+from privguard.store.lazy_begin import lazy_begin_engine
+from privguard.store.uow import unit_of_work
+
+from .world import build_world
+
+PROBE = Table("lazy_begin_probe", MetaData(), Column("n", Integer, primary_key=True))
+
+
+@pytest.fixture
+def postgres(runtime: Runtime) -> Iterator[Runtime]:
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite units of work are unchanged (one BEGIN IMMEDIATE each)")
+    PROBE.create(runtime.engine)
+    yield runtime
+    PROBE.drop(runtime.engine)
+
+
+@contextmanager
+def wire(runtime: Runtime) -> Iterator[list[tuple[str, str]]]:
+    """(message, text) of every protocol message on the pool's connections, both ways."""
+    messages: list[tuple[str, str]] = []
+    with tempfile.TemporaryFile(mode="w+") as trace:
+
+        def out(dbapi: Any, *_: Any) -> None:
+            dbapi.pgconn.trace(trace.fileno())
+
+        def back(dbapi: Any, *_: Any) -> None:
+            dbapi.pgconn.untrace()
+
+        event.listen(runtime.engine, "checkout", out)
+        event.listen(runtime.engine, "checkin", back)
+        try:
+            yield messages
+        finally:
+            event.remove(runtime.engine, "checkout", out)
+            event.remove(runtime.engine, "checkin", back)
+            trace.seek(0)
+            for line in trace:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) >= 4 and parts[1] in ("F", "B"):  # else a statement's next line
+                    messages.append((f"{parts[1]} {parts[3]}", "\t".join(parts[4:]).strip()))
+
+
+def control(messages: list[tuple[str, str]]) -> list[str]:
+    """The transaction-control statements sent (others go as Query or Parse/Bind)."""
+    sent = [body.strip('"') for kind, body in messages if kind == "F Query"]
+    return [q for q in sent if q in ("BEGIN", "COMMIT", "ROLLBACK")]
+
+
+def ready(messages: list[tuple[str, str]]) -> list[str]:
+    """The transaction status after each round trip: I idle, T in a transaction."""
+    return [body for kind, body in messages if kind == "B ReadyForQuery"]
+
+
+def probe_rows(runtime: Runtime) -> list[int]:
+    engine = create_engine(runtime.engine.url)  # another connection: only committed rows
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(PROBE.c.n).order_by(PROBE.c.n)).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_a_masked_read_is_two_round_trips_and_its_entry_is_committed(
+    postgres: Runtime, admin: ActorRef
+) -> None:
+    w = build_world(postgres, admin)
+    sid = w.subjects["none"]
+    params = {"purpose": "customer_support", "fields": ["mobile_phone"], "view": "masked"}
+    cs = w.headers("customer_service")
+    with TestClient(create_app(postgres)) as client:
+        listener = client.app.fastapi.state.auth_listener  # type: ignore[attr-defined]
+        assert listener.connected.wait(10)
+        assert client.get(f"/v1/subjects/{sid}", params=params, headers=cs).status_code == 200
+        before = count_entries(postgres)
+        with wire(postgres) as messages:
+            answer = client.get(f"/v1/subjects/{sid}", params=params, headers=cs)
+        assert answer.status_code == 200
+        assert answer.json()["fields"]["mobile_phone"]["view"] == "masked"
+    assert control(messages) == []
+    statuses = ready(messages)
+    assert statuses == ["I", "I"], messages  # the record, then the entry: each on its own
+    assert count_entries(postgres) == before + 1  # committed when the answer came
+
+
+def count_entries(runtime: Runtime) -> int:
+    engine = create_engine(runtime.engine.url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM access_log")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_reads_open_no_transaction_and_the_first_write_opens_one(postgres: Runtime) -> None:
+    with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
+        session.execute(select(PROBE.c.n)).all()
+        session.execute(PROBE.insert().values(n=1))
+        session.execute(select(PROBE.c.n)).all()
+        session.execute(PROBE.insert().values(n=2))
+    assert control(messages) == ["BEGIN", "COMMIT"]
+    # select (idle), BEGIN, insert, select, insert (in it), COMMIT (idle again)
+    assert ready(messages) == ["I", "T", "T", "T", "T", "I"]
+    assert probe_rows(postgres) == [1, 2]
+
+
+def test_a_failure_after_a_write_leaves_nothing(postgres: Runtime) -> None:
+    with pytest.raises(RuntimeError), unit_of_work(postgres.request_sessions) as session:
+        session.execute(PROBE.insert().values(n=1))
+        defer_insert(session, PROBE, {"n": 2})
+        raise RuntimeError("half-way")
+    assert probe_rows(postgres) == []
+
+
+def test_two_queued_rows_are_one_transaction(postgres: Runtime) -> None:
+    with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
+        defer_insert(session, PROBE, {"n": 1})
+        defer_insert(session, PROBE, {"n": 2})
+    assert control(messages)[0] == "BEGIN" and control(messages)[-1] == "COMMIT"
+    assert probe_rows(postgres) == [1, 2]
+    # The second row collides: neither is written.
+    with pytest.raises(IntegrityError), unit_of_work(postgres.request_sessions) as session:
+        defer_insert(session, PROBE, {"n": 3})
+        defer_insert(session, PROBE, {"n": 1})
+    assert probe_rows(postgres) == [1, 2]
+
+
+def test_a_lone_queued_row_is_sent_alone(postgres: Runtime) -> None:
+    with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
+        session.execute(select(PROBE.c.n)).all()
+        defer_insert(session, PROBE, {"n": 7})
+    assert control(messages) == []
+    assert ready(messages) == ["I", "I"]
+    assert probe_rows(postgres) == [7]
+
+
+def test_a_row_lock_is_held_until_commit(postgres: Runtime) -> None:
+    with unit_of_work(postgres.sessions) as session:
+        session.execute(PROBE.insert().values(n=1))
+    other = create_engine(postgres.engine.url)
+    locked = select(PROBE.c.n).where(PROBE.c.n == 1).with_for_update(nowait=True)
+    try:
+        with unit_of_work(postgres.request_sessions) as session:
+            session.execute(select(PROBE.c.n).with_for_update()).all()
+            with other.connect() as conn, pytest.raises(OperationalError, match="lock"):
+                conn.execute(locked)
+        with other.connect() as conn:
+            assert conn.execute(locked).scalars().all() == [1]  # released at commit
+    finally:
+        other.dispose()
+
+
+def test_a_streamed_result_runs_in_a_transaction(postgres: Runtime) -> None:
+    """A server-side cursor (``yield_per``, the export's streaming) exists only in one."""
+    with unit_of_work(postgres.sessions) as session:
+        session.execute(PROBE.insert(), [{"n": n} for n in range(25)])
+    with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
+        streamed = session.execute(select(PROBE.c.n).execution_options(yield_per=10))
+        assert sum(1 for _ in streamed) == 25
+    assert control(messages) == ["BEGIN", "COMMIT"]
+
+
+def test_only_under_read_committed(postgres: Runtime) -> None:
+    options = "-c default_transaction_isolation=repeatable\\ read"
+    engine = create_engine(postgres.engine.url, connect_args={"options": options})
+    try:
+        assert lazy_begin_engine(engine) is None
+    finally:
+        engine.dispose()
+    assert lazy_begin_engine(postgres.engine) is not None
