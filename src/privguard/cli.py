@@ -157,6 +157,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from privguard.api.asgi import serving
+    from privguard.api.workers import Workers, reuse_port_supported
     from privguard.ops.logs import configure_logging
 
     # JSON lines on stderr, PI redacted (ops/logs.py); uvicorn stops on SIGTERM after the
@@ -169,6 +170,12 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "access_log": settings.access_log,
         "timeout_graceful_shutdown": 30,
     }
+    if workers > 1 and reuse_port_supported():
+        try:
+            pool = Workers("privguard.api.asgi:app", served, host, port, workers)
+        except OSError as exc:
+            raise _fail(f"cannot listen on {host}:{port}: {exc}") from None
+        raise typer.Exit(pool.run())
     if workers > 1:
         uvicorn.run("privguard.api.asgi:app", factory=True, workers=workers, **served)
         return

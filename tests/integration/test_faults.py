@@ -101,13 +101,16 @@ class Server:
 
 
 @contextmanager
-def served(settings: Settings, workdir: Path, **extra: str) -> Iterator[Server]:
-    """`privguard serve` on a free port until /readyz answers; killed at the end if still up."""
+def served(
+    settings: Settings, workdir: Path, *args: str, **extra: str
+) -> Iterator[Server]:
+    """`privguard serve [args]` on a free port until /readyz answers; killed at the end if
+    still up."""
     port = free_port()
     log = workdir / f"server-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [PRIVGUARD, "serve", "--port", str(port)], cwd=workdir,
+            [PRIVGUARD, "serve", "--port", str(port), *args], cwd=workdir,
             env=server_env(settings, port, **extra), stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,127 @@
+"""``privguard serve --workers N``: N uvicorn processes, each with a listening socket of its own.
+
+uvicorn's own supervisor gives every worker the same listening socket, and a worker that wakes
+up accepts every connection waiting at that moment (uvloop drains the queue). A burst of new
+keep-alive connections, such as a load balancer opening its pool, therefore often lands on one
+worker and stays there: benchmarks/load.py saw 16 of 16 connections on one of two or four
+workers (one core busy, the rest idle: 375-441 reads/s against about 800 for an even split).
+
+Here each worker binds its own socket to the same address with ``SO_REUSEPORT``, and the kernel
+spreads new connections over the listening sockets by a hash of their addresses and ports.
+The parent holds one more socket bound to the address but not listening: it gets no connections,
+but it makes a port taken by another program an error at start-up (not a worker that fails again
+and again), and it keeps the address reserved while a worker restarts.
+
+The parent restarts a worker that dies (its queued connections are reset, new ones go to the
+others meanwhile), stops everything if a worker fails during start-up (it would fail again), and on
+SIGINT or SIGTERM asks every worker to finish the requests in flight (uvicorn's graceful
+shutdown) before it exits. Where ``SO_REUSEPORT`` is missing (Windows), uvicorn's supervisor runs
+instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import sys
+import threading
+from multiprocessing.context import SpawnProcess
+from typing import Any
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+
+logger = logging.getLogger("privguard.serve")
+_spawn = multiprocessing.get_context("spawn")
+BACKLOG = 2048  # uvicorn's default
+
+
+def reuse_port_supported() -> bool:
+    return hasattr(socket, "SO_REUSEPORT")
+
+
+def _socket(host: str, port: int, *, listen: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _worker(app: str, options: dict[str, Any], host: str, port: int) -> None:
+    """A worker process: its own socket, one uvicorn server, until SIGTERM."""
+    config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
+    try:
+        sock = _socket(host, port, listen=True)
+    except OSError as exc:
+        logger.error("cannot listen on %s:%s: %s", host, port, exc)
+        sys.exit(STARTUP_FAILURE)  # it would fail again: the parent stops
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class Workers:
+    """The parent: starts ``count`` workers and keeps them running until told to stop."""
+
+    def __init__(self, app: str, options: dict[str, Any], host: str, port: int,
+                 count: int) -> None:
+        self.app, self.host, self.count = app, host, count
+        self.options = {k: v for k, v in options.items() if k not in ("host", "port")}
+        self.reserved = _socket(host, port, listen=False)
+        self.port = self.reserved.getsockname()[1]  # port 0: the one the kernel chose
+        self.processes: list[SpawnProcess] = []
+        self.stopping = threading.Event()
+        self.failed = False
+
+    def _start(self) -> SpawnProcess:
+        process = _spawn.Process(target=_worker, name="privguard-worker",
+                                 args=(self.app, self.options, self.host, self.port))
+        process.start()
+        logger.info("worker %s started", process.pid)
+        return process
+
+    def _replace_dead(self) -> None:
+        for index, process in enumerate(self.processes):
+            if process.is_alive() or self.stopping.is_set():
+                continue
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                logger.error("worker %s failed to start; stopping", process.pid)
+                self.failed = True
+                self.stopping.set()
+                return
+            logger.warning("worker %s died (exit code %s); starting another", process.pid,
+                           process.exitcode)
+            self.processes[index] = self._start()
+
+    def run(self, *, grace_seconds: float = 35.0) -> int:
+        """Serve until SIGINT/SIGTERM; 0, or 1 if a worker could not start."""
+        previous = {sig: signal.signal(sig, lambda *_: self.stopping.set())
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.processes = [self._start() for _ in range(self.count)]
+            while not self.stopping.wait(0.5):
+                self._replace_dead()
+            for process in self.processes:
+                if process.is_alive():
+                    process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+            for process in self.processes:
+                process.join(grace_seconds)
+                if process.is_alive():
+                    logger.error("worker %s still running after %.0f s; killing it",
+                                 process.pid, grace_seconds)
+                    process.kill()
+                    process.join()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.reserved.close()
+        return 1 if self.failed else 0

@@ -1,0 +1,131 @@
+"""`privguard serve --workers N` (api/workers.py): each worker has a listening socket of its
+own, so a burst of keep-alive connections is spread over the workers instead of landing on
+whichever woke first; a dead worker is replaced; SIGTERM stops them all after the requests in
+flight; a port another program holds is refused at start-up."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from privguard.bootstrap import initialise
+from privguard.config import Settings
+
+from .test_faults import PRIVGUARD, free_port, served, server_env
+
+WORKERS = 2
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def workers_of(pid: int) -> set[int]:
+    """The worker processes (multiprocessing's resource tracker is a child too)."""
+    return {c for c in children(pid)
+            if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text(errors="replace")}
+
+
+def wait_for(predicate: object, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def connections_by_worker(port: int, workers: set[int]) -> dict[int, int]:
+    listed = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+                            capture_output=True, text=True, check=True).stdout
+    return {w: listed.count(f"pid={w},") for w in workers}
+
+
+@pytest.fixture
+def home(settings: Settings) -> Settings:
+    initialise(settings, now=datetime.now(UTC))
+    return settings
+
+
+def test_a_burst_of_connections_is_spread_over_the_workers(home: Settings,
+                                                          tmp_path: Path) -> None:
+    if shutil.which("ss") is None:
+        pytest.skip("needs ss (iproute2) to see which process holds a connection")
+    with served(home, tmp_path, "--workers", str(WORKERS)) as server:
+        port = int(server.base.rsplit(":", 1)[1])
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        workers = workers_of(server.proc.pid)
+        # Bursts of 16 keep-alive connections, as a load balancer opens its pool. With one
+        # shared socket, one worker took all 16 in about one burst of five (benchmarks/README).
+        splits = [burst(port, workers) for _ in range(5)]
+        listening = subprocess.run(["ss", "-tlnpH", f"( sport = :{port} )"],
+                                   capture_output=True, text=True, check=True).stdout
+    # One listening socket per worker, each held by that worker alone (uvicorn's supervisor
+    # has one, shared by all: the kernel cannot choose between workers then).
+    assert len(listening.splitlines()) == WORKERS, listening
+    for line in listening.splitlines():
+        assert sum(f"pid={w}," in line for w in workers) == 1, listening
+    # The kernel's hash spreads them: every worker gets some (all 16 on one: p = 2 ** -15).
+    assert all(sum(s.values()) == 16 and min(s.values()) >= 1 for s in splits), splits
+
+
+def burst(port: int, workers: set[int]) -> dict[int, int]:
+    socks = [socket.socket() for _ in range(16)]
+    try:
+        for s in socks:  # all 16 handshakes in flight before any worker wakes
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+        for s in socks:
+            s.setblocking(True)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        for s in socks:
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        return connections_by_worker(port, workers)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_a_dead_worker_is_replaced_and_sigterm_stops_all(home: Settings,
+                                                         tmp_path: Path) -> None:
+    with served(home, tmp_path, "--workers", str(WORKERS)) as server:
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        first = workers_of(server.proc.pid)
+        victim = min(first)
+        subprocess.run(["kill", "-9", str(victim)], check=True)
+        wait_for(lambda: len(workers_of(server.proc.pid) - first) == 1)
+        assert victim not in workers_of(server.proc.pid)
+        assert httpx.get(f"{server.base}/readyz", timeout=5).status_code == 200
+        running = workers_of(server.proc.pid)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(60) == 0
+        assert not any(Path(f"/proc/{w}").exists() for w in running)
+        assert "died (exit code -9); starting another" in server.output()
+
+
+def test_a_port_held_by_another_program_is_refused_at_start(home: Settings,
+                                                            tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        done = subprocess.run(
+            [PRIVGUARD, "serve", "--port", str(port), "--workers", str(WORKERS)],
+            cwd=tmp_path, env=server_env(home, port), capture_output=True, text=True,
+            timeout=120)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
