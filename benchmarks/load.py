@@ -271,9 +271,9 @@ def _lua_list(values: Sequence[str]) -> str:
 
 def connections_per_worker(workers: Sequence[int]) -> list[int]:
     """Established connections each server worker holds now (from ``ss -tnp``; empty when ss
-    is missing). uvicorn's workers share one listening socket and the kernel gives each new
-    connection to whichever accepts first, so keep-alive connections may split unevenly, and a
-    worker with more of them than its core can serve caps the run (benchmarks/README.md)."""
+    is missing). Each worker listens on its own socket (api/workers.py) and the kernel spreads
+    new connections by a hash, so 16 keep-alive connections still split 9/7 or 10/6 at times;
+    a worker with more of them than its core can serve caps the run (benchmarks/README.md)."""
     if not shutil.which("ss") or not workers:
         return []
     listed = subprocess.run(["ss", "-tnpH", "state", "established"], capture_output=True,

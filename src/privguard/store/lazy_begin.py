@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from psycopg import ServerCursor
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, event
 
 _LONE = "privguard.lone_statement"
@@ -58,9 +59,9 @@ def _begin_before_first_write(
     if not dbapi.autocommit:
         return  # a caller chose another isolation level: psycopg opens its own transaction
     if not needs_transaction(statement) and not isinstance(cursor, ServerCursor):
-        return  # a streamed result (DECLARE … CURSOR) lives in a transaction
-    if dbapi.info.transaction_status != 0:  # psycopg.pq.TransactionStatus.IDLE
-        return
+        return  # a plain SELECT; a streamed one (DECLARE … CURSOR) needs a transaction
+    if dbapi.info.transaction_status != TransactionStatus.IDLE:
+        return  # already in one (or the connection is broken: the statement will say so)
     if conn.info.get(_LONE):
         return
     dbapi.execute("BEGIN")  # not on `cursor`: a server-side one would DECLARE it
