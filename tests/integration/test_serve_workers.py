@@ -10,13 +10,12 @@ import signal
 import socket
 import subprocess
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from privguard.bootstrap import initialise
+from privguard.bootstrap import Runtime
 from privguard.config import Settings
 
 from .test_faults import PRIVGUARD, free_port, served, server_env
@@ -56,8 +55,8 @@ def connections_by_worker(port: int, workers: set[int]) -> dict[int, int]:
 
 
 @pytest.fixture
-def home(settings: Settings) -> Settings:
-    initialise(settings, now=datetime.now(UTC))
+def home(settings: Settings, runtime: Runtime) -> Settings:
+    """An initialised store (emptied first on PostgreSQL: conftest's ``runtime``)."""
     return settings
 
 
