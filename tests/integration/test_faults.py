@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,7 +112,7 @@ def served(
         proc = subprocess.Popen(
             [PRIVGUARD, "serve", "--port", str(port), *args], cwd=workdir,
             env=server_env(settings, port, **extra), stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )
     server = Server(proc, f"http://127.0.0.1:{port}", log)
     try:
@@ -128,9 +128,11 @@ def served(
             time.sleep(0.1)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        # The whole process group: with --workers the workers too, which would otherwise go
+        # on running (and sequencing) against the next test's database.
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
 
 def api_key(runtime: Runtime, role: Role = Role.PLATFORM_ADMIN) -> str:

@@ -116,6 +116,16 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_all(home: Settings,
         assert "died (exit code -9); starting another" in server.output()
 
 
+def test_workers_stop_when_the_parent_is_killed(home: Settings, tmp_path: Path) -> None:
+    """An orphaned worker would go on serving and sequencing the log with nobody to stop it."""
+    with served(home, tmp_path, "--workers", str(WORKERS)) as server:
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        running = workers_of(server.proc.pid)
+        server.proc.kill()  # the parent alone, SIGKILL: no chance to pass anything on
+        server.proc.wait(10)
+        wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in running), 40)
+
+
 def test_a_port_held_by_another_program_is_refused_at_start(home: Settings,
                                                             tmp_path: Path) -> None:
     port = free_port()

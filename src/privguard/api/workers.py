@@ -15,14 +15,17 @@ and again), and it keeps the address reserved while a worker restarts.
 The parent restarts a worker that dies (its queued connections are reset, new ones go to the
 others meanwhile), stops everything if a worker fails during start-up (it would fail again), and on
 SIGINT or SIGTERM asks every worker to finish the requests in flight (uvicorn's graceful
-shutdown) before it exits. Where ``SO_REUSEPORT`` is missing (Windows), uvicorn's supervisor runs
-instead.
+shutdown) before it exits. On Linux a worker also gets SIGTERM when the parent dies however it
+dies, so no orphan goes on serving. Where ``SO_REUSEPORT`` is missing (Windows), uvicorn's
+supervisor runs instead.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -36,6 +39,7 @@ from uvicorn.config import STARTUP_FAILURE
 logger = logging.getLogger("privguard.serve")
 _spawn = multiprocessing.get_context("spawn")
 BACKLOG = 2048  # uvicorn's default
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def reuse_port_supported() -> bool:
@@ -57,8 +61,19 @@ def _socket(host: str, port: int, *, listen: bool) -> socket.socket:
     return sock
 
 
-def _worker(app: str, options: dict[str, Any], host: str, port: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this worker when the parent dies, ``kill -9`` included. An orphaned worker
+    would go on serving, and run its sequencer against the database, with nobody to stop it."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        sys.exit(0)
+
+
+def _worker(app: str, options: dict[str, Any], host: str, port: int, parent: int) -> None:
     """A worker process: its own socket, one uvicorn server, until SIGTERM."""
+    _die_with_parent(parent)
     config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
     try:
         sock = _socket(host, port, listen=True)
@@ -83,7 +98,8 @@ class Workers:
 
     def _start(self) -> SpawnProcess:
         process = _spawn.Process(target=_worker, name="privguard-worker",
-                                 args=(self.app, self.options, self.host, self.port))
+                                 args=(self.app, self.options, self.host, self.port,
+                                       os.getpid()))
         process.start()
         logger.info("worker %s started", process.pid)
         return process
