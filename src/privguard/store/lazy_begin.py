@@ -3,8 +3,8 @@
 psycopg sends ``BEGIN`` before a unit of work's first statement and SQLAlchemy ends it with
 ``COMMIT``: a gated read, whose only write is its access-log entry, was four round trips
 (``BEGIN``, the record, the entry, ``COMMIT``). Each round trip costs CPU in both processes:
-about 0.2 ms of the client's on one VM of this kind, and PostgreSQL's share per read fell by a
-sixth without the two (benchmarks/README.md, load.py).
+about 0.2 ms of the client's on one VM of this kind, and PostgreSQL's share per read fell by about
+a seventh without the two (benchmarks/README.md, load.py).
 
 Under READ COMMITTED, PostgreSQL's default, every statement takes its own snapshot whether or
 not a transaction is open, so a plain ``SELECT`` before the first write sees exactly what it
