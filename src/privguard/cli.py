@@ -172,7 +172,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     }
     if workers > 1 and reuse_port_supported():
         try:
-            pool = Workers("privguard.api.asgi:app", served, host, port, workers)
+            pool = Workers("privguard.api.asgi:app", served, workers)
         except OSError as exc:
             raise _fail(f"cannot listen on {host}:{port}: {exc}") from None
         raise typer.Exit(pool.run())

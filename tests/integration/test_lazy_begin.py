@@ -74,13 +74,18 @@ def ready(messages: list[tuple[str, str]]) -> list[str]:
     return [body for kind, body in messages if kind == "B ReadyForQuery"]
 
 
-def probe_rows(runtime: Runtime) -> list[int]:
-    engine = create_engine(runtime.engine.url)  # another connection: only committed rows
+def committed(runtime: Runtime, query: Any) -> list[Any]:
+    """What another connection sees: only committed rows."""
+    engine = create_engine(runtime.engine.url)
     try:
         with engine.connect() as conn:
-            return list(conn.execute(select(PROBE.c.n).order_by(PROBE.c.n)).scalars())
+            return list(conn.execute(query).scalars())
     finally:
         engine.dispose()
+
+
+def probe_rows(runtime: Runtime) -> list[int]:
+    return committed(runtime, select(PROBE.c.n).order_by(PROBE.c.n))
 
 
 def test_a_masked_read_is_two_round_trips_and_its_entry_is_committed(
@@ -106,12 +111,7 @@ def test_a_masked_read_is_two_round_trips_and_its_entry_is_committed(
 
 
 def count_entries(runtime: Runtime) -> int:
-    engine = create_engine(runtime.engine.url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text("SELECT count(*) FROM access_log")).scalar_one())
-    finally:
-        engine.dispose()
+    return int(committed(runtime, text("SELECT count(*) FROM access_log"))[0])
 
 
 def test_reads_open_no_transaction_and_the_first_write_opens_one(postgres: Runtime) -> None:

@@ -37,8 +37,15 @@ def children(pid: int) -> set[int]:
 
 def workers_of(pid: int) -> set[int]:
     """The worker processes (multiprocessing's resource tracker is a child too)."""
-    return {c for c in children(pid)
-            if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text(errors="replace")}
+    found = set()
+    for child in children(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_text(errors="replace")
+        except OSError:
+            continue  # reaped since it was listed: a dead worker the parent just joined
+        if "resource_tracker" not in command:
+            found.add(child)
+    return found
 
 
 def wait_for(predicate: object, seconds: float = 30.0) -> None:

@@ -71,14 +71,14 @@ def _die_with_parent(parent: int) -> None:
         sys.exit(0)
 
 
-def _worker(app: str, options: dict[str, Any], host: str, port: int, parent: int) -> None:
+def _worker(app: str, options: dict[str, Any], parent: int) -> None:
     """A worker process: its own socket, one uvicorn server, until SIGTERM."""
     _die_with_parent(parent)
-    config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
+    config = uvicorn.Config(app, factory=True, **options)
     try:
-        sock = _socket(host, port, listen=True)
+        sock = _socket(config.host, config.port, listen=True)
     except OSError as exc:
-        logger.error("cannot listen on %s:%s: %s", host, port, exc)
+        logger.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
         sys.exit(STARTUP_FAILURE)  # it would fail again: the parent stops
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -86,20 +86,21 @@ def _worker(app: str, options: dict[str, Any], host: str, port: int, parent: int
 class Workers:
     """The parent: starts ``count`` workers and keeps them running until told to stop."""
 
-    def __init__(self, app: str, options: dict[str, Any], host: str, port: int,
-                 count: int) -> None:
-        self.app, self.host, self.count = app, host, count
-        self.options = {k: v for k, v in options.items() if k not in ("host", "port")}
-        self.reserved = _socket(host, port, listen=False)
-        self.port = self.reserved.getsockname()[1]  # port 0: the one the kernel chose
+    def __init__(self, app: str, options: dict[str, Any], count: int) -> None:
+        """``options`` are uvicorn.Config's, ``host`` and ``port`` among them."""
+        self.app, self.count = app, count
+        self.reserved = _socket(options["host"], options["port"], listen=False)
+        # Port 0 asks the kernel for one: every worker must then bind the one it chose.
+        self.options = {**options, "port": self.reserved.getsockname()[1]}
+        # uvicorn's own graceful shutdown, and a little more before a worker is killed.
+        self.grace_seconds = (options.get("timeout_graceful_shutdown") or 30) + 5
         self.processes: list[SpawnProcess] = []
         self.stopping = threading.Event()
         self.failed = False
 
     def _start(self) -> SpawnProcess:
         process = _spawn.Process(target=_worker, name="privguard-worker",
-                                 args=(self.app, self.options, self.host, self.port,
-                                       os.getpid()))
+                                 args=(self.app, self.options, os.getpid()))
         process.start()
         logger.info("worker %s started", process.pid)
         return process
@@ -118,7 +119,7 @@ class Workers:
                            process.exitcode)
             self.processes[index] = self._start()
 
-    def run(self, *, grace_seconds: float = 35.0) -> int:
+    def run(self) -> int:
         """Serve until SIGINT/SIGTERM; 0, or 1 if a worker could not start."""
         previous = {sig: signal.signal(sig, lambda *_: self.stopping.set())
                     for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -130,10 +131,10 @@ class Workers:
                 if process.is_alive():
                     process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
             for process in self.processes:
-                process.join(grace_seconds)
+                process.join(self.grace_seconds)
                 if process.is_alive():
                     logger.error("worker %s still running after %.0f s; killing it",
-                                 process.pid, grace_seconds)
+                                 process.pid, self.grace_seconds)
                     process.kill()
                     process.join()
         finally:
