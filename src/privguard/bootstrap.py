@@ -30,6 +30,7 @@ from privguard.crypto.providers import KeyProvider, provider_factory
 from privguard.crypto.signing import LogSigner, log_signer
 from privguard.detect.messages import Messages
 from privguard.notify import build_notifier
+from privguard.ops.metrics import GROUP_COMMIT_ROWS
 from privguard.policy.loader import load_policy
 from privguard.policy.rules import Policy
 from privguard.policy.service import AccessPolicy
@@ -40,6 +41,7 @@ from privguard.rights.verification import IdentityVerifier, Limits
 from privguard.sharing.relay import relay_contacts
 from privguard.sharing.service import Sharing
 from privguard.store.engine import make_engine
+from privguard.store.group_commit import GroupCommitter
 from privguard.store.lazy_begin import lazy_begin_engine
 from privguard.store.meta import get_meta
 from privguard.store.migrate import schema_problem, upgrade
@@ -77,6 +79,9 @@ class Runtime:
     relay_contacts: RelayContacts | None = None
     # verified API keys, live only while a server's AuthChangeListener is (actors/auth_cache.py)
     auth_cache: AuthCache = field(default_factory=lambda: AuthCache(0.0))
+    # writes the API's lone access-log rows together (store/group_commit.py); made with
+    # request_sessions, on PostgreSQL only
+    log_committer: GroupCommitter | None = None
 
     @cached_property
     def request_sessions(self) -> sessionmaker[Session]:
@@ -85,9 +90,14 @@ class Runtime:
         needs none (store/lazy_begin.py); elsewhere they are :attr:`sessions`. Made on first
         use, when the server is reachable: the dialect asks it for its isolation level."""
         lazy = lazy_begin_engine(self.engine)
-        return self.sessions if lazy is None else session_factory(lazy)
+        if lazy is None:
+            return self.sessions
+        self.log_committer = GroupCommitter(lazy, on_batch=GROUP_COMMIT_ROWS.observe)
+        return session_factory(lazy, committer=self.log_committer)
 
     def close(self) -> None:
+        if self.log_committer is not None:
+            self.log_committer.stop()
         self.engine.dispose()
 
 

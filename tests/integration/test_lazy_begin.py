@@ -1,8 +1,9 @@
 """The API's units of work on PostgreSQL begin their transaction at the first write
 (store/lazy_begin.py). What users rely on: a gated read still commits its log entry before the
-answer, with two round trips instead of four, and anything that writes twice, locks or fails
-half-way is one transaction exactly as before. libpq's own protocol trace is the witness of what
-went over the wire."""
+answer, with one round trip on its own connection instead of four (the entry goes to the group
+committer, store/group_commit.py), and anything that writes twice, locks or fails half-way is
+one transaction exactly as before. libpq's own protocol trace is the witness of what went over
+the wire."""
 
 from __future__ import annotations
 
@@ -88,9 +89,12 @@ def probe_rows(runtime: Runtime) -> list[int]:
     return committed(runtime, select(PROBE.c.n).order_by(PROBE.c.n))
 
 
-def test_a_masked_read_is_two_round_trips_and_its_entry_is_committed(
+def test_a_masked_read_is_one_round_trip_and_its_entry_is_committed(
     postgres: Runtime, admin: ActorRef
 ) -> None:
+    """The request's connection reads the record and nothing else; the entry goes to the
+    process's group committer (store/group_commit.py), which has committed it by the time the
+    answer arrives."""
     w = build_world(postgres, admin)
     sid = w.subjects["none"]
     params = {"purpose": "customer_support", "fields": ["mobile_phone"], "view": "masked"}
@@ -99,15 +103,15 @@ def test_a_masked_read_is_two_round_trips_and_its_entry_is_committed(
         listener = client.app.fastapi.state.auth_listener  # type: ignore[attr-defined]
         assert listener.connected.wait(10)
         assert client.get(f"/v1/subjects/{sid}", params=params, headers=cs).status_code == 200
-        before = count_entries(postgres)
+        before, rows = count_entries(postgres), written_by_committer(postgres)
         with wire(postgres) as messages:
             answer = client.get(f"/v1/subjects/{sid}", params=params, headers=cs)
         assert answer.status_code == 200
         assert answer.json()["fields"]["mobile_phone"]["view"] == "masked"
+        assert count_entries(postgres) == before + 1  # committed when the answer came
+        assert written_by_committer(postgres) == rows + 1
     assert control(messages) == []
-    statuses = ready(messages)
-    assert statuses == ["I", "I"], messages  # the record, then the entry: each on its own
-    assert count_entries(postgres) == before + 1  # committed when the answer came
+    assert ready(messages) == ["I"], messages  # the record, with no transaction around it
 
 
 def count_entries(runtime: Runtime) -> int:
@@ -147,13 +151,37 @@ def test_two_queued_rows_are_one_transaction(postgres: Runtime) -> None:
     assert probe_rows(postgres) == [1, 2]
 
 
-def test_a_lone_queued_row_is_sent_alone(postgres: Runtime) -> None:
+def written_by_committer(runtime: Runtime) -> int:
+    runtime.request_sessions  # noqa: B018 - makes the committer
+    assert runtime.log_committer is not None
+    return runtime.log_committer.rows
+
+
+def test_a_lone_queued_row_goes_to_the_group_committer(postgres: Runtime) -> None:
+    before = written_by_committer(postgres)
     with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
         session.execute(select(PROBE.c.n)).all()
         defer_insert(session, PROBE, {"n": 7})
+    assert written_by_committer(postgres) == before + 1
+    assert probe_rows(postgres) == [7]  # committed before the unit of work ended
     assert control(messages) == []
-    assert ready(messages) == ["I", "I"]
-    assert probe_rows(postgres) == [7]
+
+
+def test_a_lone_row_after_a_core_write_commits_with_it(postgres: Runtime) -> None:
+    """Not handed over: written elsewhere, the row would outlive this rollback."""
+    with pytest.raises(RuntimeError), unit_of_work(postgres.request_sessions) as session:
+        session.execute(PROBE.insert().values(n=1))
+        defer_insert(session, PROBE, {"n": 2})
+        session.flush()
+        raise RuntimeError("half-way")
+    assert probe_rows(postgres) == []
+    before = written_by_committer(postgres)
+    with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
+        session.execute(PROBE.insert().values(n=1))
+        defer_insert(session, PROBE, {"n": 2})
+    assert control(messages) == ["BEGIN", "COMMIT"]
+    assert probe_rows(postgres) == [1, 2]
+    assert written_by_committer(postgres) == before
 
 
 def test_a_row_lock_is_held_until_commit(postgres: Runtime) -> None:

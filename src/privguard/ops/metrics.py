@@ -46,6 +46,13 @@ GATE_DECISIONS = Counter(
     ["action", "rule", "view"],
 )
 
+GROUP_COMMIT_ROWS = Histogram(
+    "privguard_access_log_group_commit_rows",
+    "Access-log rows of concurrent API reads written by one statement (store/group_commit.py): "
+    "the batches grow with the load.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+
 UNMATCHED = "unmatched"  # no route: a 404 or 405 for a path that is not the API's
 REJECTED = "rejected"  # answered before routing (body too large, rate limit)
 

@@ -4,7 +4,9 @@ The access log gets one row per gate decision; a bulk job reading 500 customers 
 transaction would otherwise pay 500 separate INSERTs. Queued rows are written by the
 ``before_commit`` hook that :func:`privguard.store.uow.session_factory` installs, inside the same
 transaction: if they cannot be written, nothing commits (and the API sends no data before its
-transaction has committed). A rollback drops them with everything else.
+transaction has committed). A rollback drops them with everything else. The one exception is a
+unit of work whose single write is one queued row (a gated read's entry): on PostgreSQL the
+API writes it together with other requests' (store/group_commit.py), still before its answer.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from privguard.store.lazy_begin import lone_statement
+from privguard.store.lazy_begin import transaction_open
 
 _KEY = "privguard.deferred_inserts"
+# session.info key of the process's GroupCommitter (store/group_commit.py), set by
+# store/uow.session_factory for the API's sessions on PostgreSQL.
+COMMITTER = "privguard.group_committer"
 
 
 def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
@@ -34,17 +39,23 @@ def flush_deferred(session: Session) -> None:
 
 def flush_deferred_at_commit(session: Session) -> None:
     """The ``before_commit`` hook. When the queue holds the unit of work's only write (one row,
-    nothing else changed through the ORM: a gated read's log entry), it is sent as a lone
-    statement, which needs no transaction around it on PostgreSQL (store/lazy_begin.py)."""
+    nothing else changed through the ORM, no transaction open: a gated read's log entry) and
+    the sessions have a group committer (the API's, on PostgreSQL), the row is written with
+    other requests' rows (store/group_commit.py); otherwise in this transaction. Either way the
+    hook returns only once the row has committed or raises."""
     pending = session.info.get(_KEY)
+    committer = session.info.get(COMMITTER)
     if (
-        pending
+        committer is not None
+        and pending
         and len(pending) == 1
         and len(next(iter(pending.values()))) == 1
         and not (session.new or session.dirty or session.deleted)
+        # not after a Core write or a row lock: the row must commit with them
+        and not transaction_open(session.connection())
     ):
-        with lone_statement(session.connection()):
-            flush_deferred(session)
+        ((table, (row,)),) = session.info.pop(_KEY).items()
+        committer.write(table, row)
     else:
         flush_deferred(session)
 

@@ -16,8 +16,10 @@ work is one transaction as before, and psycopg's ``commit()``/``rollback()`` end
 nothing when none was opened).
 
 One more round trip goes: a unit of work that reaches its commit with no transaction open and a
-single statement to write (the gated read's log entry, store/deferred.py) sends that statement
-alone, which PostgreSQL makes atomic by itself. A masked read is then two round trips.
+single row to write (the gated read's log entry, store/deferred.py) hands it to the process's
+group committer, which sends it alone or with other requests' rows as one statement, which
+PostgreSQL makes atomic by itself (store/group_commit.py). A masked read is then one round trip
+on its own connection and a share of one on the committer's.
 
 Used only where it is exactly equivalent: PostgreSQL whose default isolation is READ COMMITTED
 (:func:`lazy_begin_engine` returns ``None`` otherwise, and the caller keeps the plain engine).
@@ -91,4 +93,17 @@ def lone_statement(conn: Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        del conn.info[_LONE]
+        # A lost connection is invalidated, and its info then raises PendingRollbackError,
+        # which would hide the statement's own error (a 500 instead of the 503 a lost
+        # database gets); the pool drops that connection with its info.
+        if not conn.invalidated:
+            del conn.info[_LONE]
+
+
+def transaction_open(conn: Connection) -> bool:
+    """True when ``conn`` (of a :func:`lazy_begin_engine`) is inside a transaction: it has
+    written, locked rows or streamed, so what remains of its unit of work must join it."""
+    dbapi = conn.connection.dbapi_connection
+    return dbapi is None or not dbapi.autocommit or (
+        dbapi.info.transaction_status != TransactionStatus.IDLE
+    )

@@ -13,12 +13,18 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from privguard.store.deferred import discard_deferred, flush_deferred_at_commit
+from privguard.store.deferred import COMMITTER, discard_deferred, flush_deferred_at_commit
+from privguard.store.group_commit import GroupCommitter
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that write queued inserts (store/deferred.py) as part of their commit."""
-    factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def session_factory(
+    engine: Engine, *, committer: GroupCommitter | None = None
+) -> sessionmaker[Session]:
+    """Sessions that write queued inserts (store/deferred.py) as part of their commit; with
+    ``committer``, a unit of work's lone row is written with other sessions' rows
+    (store/group_commit.py)."""
+    info = {} if committer is None else {COMMITTER: committer}
+    factory = sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
     event.listen(factory, "before_commit", flush_deferred_at_commit)
     event.listen(factory, "after_rollback", discard_deferred)
     return factory
