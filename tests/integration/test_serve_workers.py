@@ -1,7 +1,8 @@
 """`privguard serve --workers N` (api/workers.py): each worker has a listening socket of its
 own, so a burst of keep-alive connections is spread over the workers instead of landing on
-whichever woke first; a dead worker is replaced; SIGTERM stops them all after the requests in
-flight; a port another program holds is refused at start-up."""
+whichever woke first; a dead worker is replaced; SIGHUP replaces them all one at a time while
+the service answers; SIGTERM stops them all after the requests in flight; a port another program
+holds is refused at start-up."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+import privguard.policy
 from privguard.bootstrap import Runtime
 from privguard.config import Settings
 
@@ -145,3 +148,55 @@ def test_a_port_held_by_another_program_is_refused_at_start(home: Settings,
             timeout=120)
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_sighup_replaces_every_worker_while_the_service_answers(home: Settings,
+                                                                tmp_path: Path) -> None:
+    """A reload (new policy, keys or code) without a moment of refused requests: each new
+    worker serves before its predecessor stops."""
+    with served(home, tmp_path, "--workers", str(WORKERS)) as server:
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        before = workers_of(server.proc.pid)
+        answers: list[int | str] = []
+        polling = threading.Event()
+
+        def poll() -> None:
+            while not polling.is_set():
+                try:
+                    answers.append(httpx.get(f"{server.base}/readyz", timeout=10).status_code)
+                except httpx.TransportError as exc:
+                    answers.append(type(exc).__name__)
+                time.sleep(0.02)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            server.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reload: done" in server.output(), 120)
+            time.sleep(0.3)
+        finally:
+            polling.set()
+            poller.join(30)
+        after = workers_of(server.proc.pid)
+        assert len(after) == WORKERS and not after & before
+        assert not any(Path(f"/proc/{w}").exists() for w in before)
+        assert len(answers) > 20 and set(answers) == {200}, answers
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(60) == 0
+
+
+def test_a_reload_that_cannot_start_leaves_the_old_workers_serving(home: Settings,
+                                                                   tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(Path(privguard.policy.__file__).with_name("policy.yaml").read_text())
+    with served(home, tmp_path, "--workers", str(WORKERS),
+                PRIVGUARD_POLICY_PATH=str(policy)) as server:
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        before = workers_of(server.proc.pid)
+        policy.write_text("rules: [this is not a policy\n")  # an edit gone wrong
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "did not start; the old workers go on serving" in server.output(), 120)
+        assert workers_of(server.proc.pid) == before
+        assert httpx.get(f"{server.base}/readyz", timeout=5).status_code == 200
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(60) == 0
