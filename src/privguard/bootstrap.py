@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from privguard.actors.auth_cache import AuthCache
 from privguard.actors.auth_listener import install_local_invalidation
+from privguard.audit.service import ACCESS_LOG
 from privguard.cases.anomalies import count_alerts
 from privguard.cases.evidence import RelayContacts
 from privguard.cases.service import Cases, detector_redactor
@@ -79,8 +80,8 @@ class Runtime:
     relay_contacts: RelayContacts | None = None
     # verified API keys, live only while a server's AuthChangeListener is (actors/auth_cache.py)
     auth_cache: AuthCache = field(default_factory=lambda: AuthCache(0.0))
-    # writes the API's lone access-log rows together (store/group_commit.py); made with
-    # request_sessions, on PostgreSQL only
+    # writes concurrent API requests' lone access-log rows together (store/group_commit.py);
+    # made with request_sessions, on PostgreSQL only
     log_committer: GroupCommitter | None = None
 
     @cached_property
@@ -92,12 +93,10 @@ class Runtime:
         lazy = lazy_begin_engine(self.engine)
         if lazy is None:
             return self.sessions
-        self.log_committer = GroupCommitter(lazy, on_batch=GROUP_COMMIT_ROWS.observe)
+        self.log_committer = GroupCommitter(ACCESS_LOG, on_batch=GROUP_COMMIT_ROWS.observe)
         return session_factory(lazy, committer=self.log_committer)
 
     def close(self) -> None:
-        if self.log_committer is not None:
-            self.log_committer.stop()
         self.engine.dispose()
 
 

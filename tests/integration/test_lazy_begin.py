@@ -1,7 +1,7 @@
 """The API's units of work on PostgreSQL begin their transaction at the first write
 (store/lazy_begin.py). What users rely on: a gated read still commits its log entry before the
-answer, with one round trip on its own connection instead of four (the entry goes to the group
-committer, store/group_commit.py), and anything that writes twice, locks or fails half-way is
+answer, with two round trips instead of four (the entry shared with concurrent requests' by the
+group committer, store/group_commit.py), and anything that writes twice, locks or fails half-way is
 one transaction exactly as before. libpq's own protocol trace is the witness of what went over
 the wire."""
 
@@ -18,7 +18,9 @@ from sqlalchemy import Column, Integer, MetaData, Table, create_engine, event, s
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from privguard.api.app import create_app
+from privguard.audit.service import log_access
 from privguard.bootstrap import Runtime
+from privguard.clock import utcnow
 from privguard.policy.rules import ActorRef
 from privguard.store.deferred import defer_insert
 from privguard.store.lazy_begin import lazy_begin_engine
@@ -89,12 +91,12 @@ def probe_rows(runtime: Runtime) -> list[int]:
     return committed(runtime, select(PROBE.c.n).order_by(PROBE.c.n))
 
 
-def test_a_masked_read_is_one_round_trip_and_its_entry_is_committed(
+def test_a_masked_read_is_two_round_trips_and_its_entry_is_committed(
     postgres: Runtime, admin: ActorRef
 ) -> None:
-    """The request's connection reads the record and nothing else; the entry goes to the
-    process's group committer (store/group_commit.py), which has committed it by the time the
-    answer arrives."""
+    """The record, then the entry, each a statement on its own; a read alone leads its own
+    group commit (store/group_commit.py), which has committed it by the time the answer
+    arrives."""
     w = build_world(postgres, admin)
     sid = w.subjects["none"]
     params = {"purpose": "customer_support", "fields": ["mobile_phone"], "view": "masked"}
@@ -111,7 +113,7 @@ def test_a_masked_read_is_one_round_trip_and_its_entry_is_committed(
         assert count_entries(postgres) == before + 1  # committed when the answer came
         assert written_by_committer(postgres) == rows + 1
     assert control(messages) == []
-    assert ready(messages) == ["I"], messages  # the record, with no transaction around it
+    assert ready(messages) == ["I", "I"], messages  # the record, then the entry: no transaction
 
 
 def count_entries(runtime: Runtime) -> int:
@@ -157,30 +159,39 @@ def written_by_committer(runtime: Runtime) -> int:
     return runtime.log_committer.rows
 
 
-def test_a_lone_queued_row_goes_to_the_group_committer(postgres: Runtime) -> None:
+def test_a_lone_log_entry_goes_to_the_group_committer(
+    postgres: Runtime, admin: ActorRef
+) -> None:
     before = written_by_committer(postgres)
     with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
         session.execute(select(PROBE.c.n)).all()
-        defer_insert(session, PROBE, {"n": 7})
+        log_access(session, actor=admin, subject_id=None, action="probe", purpose="test",
+                   decisions=[], now=utcnow())
     assert written_by_committer(postgres) == before + 1
-    assert probe_rows(postgres) == [7]  # committed before the unit of work ended
     assert control(messages) == []
+    assert ready(messages) == ["I", "I"]  # the SELECT, the entry alone: no transaction
+    assert count_entries(postgres) >= 1
 
 
-def test_a_lone_row_after_a_core_write_commits_with_it(postgres: Runtime) -> None:
-    """Not handed over: written elsewhere, the row would outlive this rollback."""
+def test_a_lone_entry_after_a_core_write_commits_with_it(
+    postgres: Runtime, admin: ActorRef
+) -> None:
+    """Not written on its own: it would outlive this rollback."""
+    entries = count_entries(postgres)
     with pytest.raises(RuntimeError), unit_of_work(postgres.request_sessions) as session:
         session.execute(PROBE.insert().values(n=1))
-        defer_insert(session, PROBE, {"n": 2})
+        log_access(session, actor=admin, subject_id=None, action="probe", purpose="test",
+                   decisions=[], now=utcnow())
         session.flush()
         raise RuntimeError("half-way")
-    assert probe_rows(postgres) == []
+    assert probe_rows(postgres) == [] and count_entries(postgres) == entries
     before = written_by_committer(postgres)
     with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
         session.execute(PROBE.insert().values(n=1))
-        defer_insert(session, PROBE, {"n": 2})
+        log_access(session, actor=admin, subject_id=None, action="probe", purpose="test",
+                   decisions=[], now=utcnow())
     assert control(messages) == ["BEGIN", "COMMIT"]
-    assert probe_rows(postgres) == [1, 2]
+    assert probe_rows(postgres) == [1] and count_entries(postgres) == entries + 1
     assert written_by_committer(postgres) == before
 
 

@@ -105,9 +105,8 @@ def _serving_lifespan(
                 await asyncio.to_thread(listener.stop)
             if sequencer is not None:
                 await asyncio.to_thread(sequencer.stop)
-            # Graceful shutdown (SIGTERM): the sequencer's batch has committed; the last
-            # access-log rows are written (store/group_commit.py); close the pool.
-            await asyncio.to_thread(runtime.close)
+            # Graceful shutdown (SIGTERM): the sequencer's batch has committed; close the pool.
+            runtime.engine.dispose()
 
     return lifespan
 

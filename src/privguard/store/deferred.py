@@ -38,26 +38,28 @@ def flush_deferred(session: Session) -> None:
 
 
 def flush_deferred_at_commit(session: Session) -> None:
-    """The ``before_commit`` hook. When the queue holds the unit of work's only write (one row,
-    nothing else changed through the ORM, no transaction open: a gated read's log entry) and
-    the sessions have a group committer (the API's, on PostgreSQL), the row is written with
-    other requests' rows (store/group_commit.py); otherwise in this transaction. Either way the
-    hook returns only once the row has committed or raises."""
+    """The ``before_commit`` hook. When the queue holds the unit of work's only write (one row
+    of the group committer's table, nothing else changed through the ORM, no transaction open:
+    a gated read's log entry) and the sessions have a group committer (the API's, on
+    PostgreSQL), the row is written together with other requests' (store/group_commit.py);
+    otherwise in this transaction. Either way the hook returns only once the row has committed
+    or raises."""
     pending = session.info.get(_KEY)
     committer = session.info.get(COMMITTER)
     if (
         committer is not None
         and pending
         and len(pending) == 1
-        and len(next(iter(pending.values()))) == 1
+        and len(rows := pending.get(committer.table, ())) == 1
         and not (session.new or session.dirty or session.deleted)
-        # not after a Core write or a row lock: the row must commit with them
-        and not transaction_open(session.connection())
     ):
-        ((table, (row,)),) = session.info.pop(_KEY).items()
-        committer.write(table, row)
-    else:
-        flush_deferred(session)
+        conn = session.connection()
+        # not after a Core write or a row lock: the row must commit with them
+        if not transaction_open(conn):
+            del session.info[_KEY]
+            committer.write(conn, rows[0])
+            return
+    flush_deferred(session)
 
 
 def discard_deferred(session: Session, *_: Any) -> None:

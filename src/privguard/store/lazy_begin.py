@@ -16,10 +16,9 @@ work is one transaction as before, and psycopg's ``commit()``/``rollback()`` end
 nothing when none was opened).
 
 One more round trip goes: a unit of work that reaches its commit with no transaction open and a
-single row to write (the gated read's log entry, store/deferred.py) hands it to the process's
-group committer, which sends it alone or with other requests' rows as one statement, which
-PostgreSQL makes atomic by itself (store/group_commit.py). A masked read is then one round trip
-on its own connection and a share of one on the committer's.
+single row to write (the gated read's log entry, store/deferred.py) sends it as a statement of
+its own, alone or with concurrent requests' rows (store/group_commit.py), which PostgreSQL makes
+atomic by itself. A masked read is then two round trips.
 
 Used only where it is exactly equivalent: PostgreSQL whose default isolation is READ COMMITTED
 (:func:`lazy_begin_engine` returns ``None`` otherwise, and the caller keeps the plain engine).
