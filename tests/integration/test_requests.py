@@ -58,6 +58,7 @@ def test_a_request_is_filed_verified_worked_and_answered(
                     json={"challenge_id": challenge, "code": "000000" if recorder.last_code()
                           != "000000" else "111111"})
     assert r.status_code == 403 and r.json()["error"]["rule"] == "verification.wrong_code"
+    assert r.json()["error"]["attempts_left"] == 4  # of five: the form can say so
     r = client.post(f"/v1/me/requests/{rid}/verify", headers=w.headers("consumer"),
                     json={"challenge_id": challenge, "code": recorder.last_code()})
     assert r.status_code == 200 and r.json()["state"] == "in_progress"
@@ -152,6 +153,29 @@ def test_deadlines_follow_the_jurisdiction(
     assert 44 <= (datetime.fromisoformat(ca["answer_by"]) - received).days <= 45
     r = file(client, w, "access", jurisdiction="XX")
     assert r.status_code == 422 and re.search("jurisdiction", r.text)
+
+
+def test_too_many_codes_is_429_with_when_to_ask_again(
+    world: tuple[World, TestClient, RecordingNotifier],
+) -> None:
+    """Three codes per person per hour (rights/verification.py); the fourth is refused the way
+    the API's own rate limit refuses, so a client can wait and retry."""
+    w, client, recorder = world
+    rid = file(client, w, "access").json()["request_id"]
+    for _ in range(3):
+        r = client.post(f"/v1/me/requests/{rid}/verify/start", headers=w.headers("consumer"),
+                        json={"channel": "email"})
+        assert r.status_code == 200, r.text
+    r = client.post(f"/v1/me/requests/{rid}/verify/start", headers=w.headers("consumer"),
+                    json={"channel": "mobile_phone"})
+    assert r.status_code == 429, r.text
+    error = r.json()["error"]
+    assert error["rule"] == "verification.rate_limited"
+    wait = int(r.headers["retry-after"])
+    assert 3500 < wait <= 3600
+    retry_at = datetime.fromisoformat(error["retry_at"])
+    assert abs((retry_at - datetime.now(UTC)).total_seconds() - wait) < 5
+    assert len(recorder.sent) == 3  # nothing sent for the refused one
 
 
 def test_a_verified_deletion_is_carried_out_with_a_statement(

@@ -6,24 +6,28 @@ No handler echoes request input: a rejected phone number is still personal infor
 from __future__ import annotations
 
 import logging
+import math
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from privguard.actors.service import AuthenticationFailed, offered_token
 from privguard.audit.proof import ProofUnavailable
 from privguard.cases.rules import CaseTransitionRefused
+from privguard.clock import utcnow
 from privguard.consent.notices import NoticeNotFound
 from privguard.consent.receipts import ReceiptNotFound
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.marketplace.errors import MarketplaceNotFound
 from privguard.rights.lifecycle import TransitionRefused
 from privguard.rights.service import RequestNotFound
+from privguard.rights.verification import VerificationFailed
 from privguard.sharing.deid_rules import DeidError, SpecRefused
 from privguard.sharing.dp import DPError
 from privguard.vault.errors import (
@@ -49,6 +53,12 @@ class ErrorBody(BaseModel):
     message: str
     fields: list[FieldErrorOut] | None = None
     rule: str | None = None
+    retry_at: datetime | None = Field(
+        default=None, description="With 429: when to try again (also in `Retry-After`)."
+    )
+    attempts_left: int | None = Field(
+        default=None, description="A wrong verification code: tries left for this code."
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -115,11 +125,22 @@ def install_error_handlers(app: FastAPI) -> None:
             if isinstance(exc, AccessDenied) and not isinstance(exc, Concealed)
             else None
         )
+        headers, extra = None, {}
+        if isinstance(exc, VerificationFailed):
+            extra = {"attempts_left": exc.attempts_left}
+            if exc.retry_at is not None:
+                # Too many codes asked for (RFC 6585): when to ask again, as the API's own
+                # rate limit says it (ops/ratelimit.py).
+                status = 429
+                wait = math.ceil((exc.retry_at - utcnow()).total_seconds())
+                headers = {"Retry-After": str(max(1, wait))}
+                extra["retry_at"] = exc.retry_at.isoformat()
         if isinstance(exc, AccessDenied):
             # The server log names every refusal, including those decided by a route rather
             # than the gate (which also writes its own access-log entry).
             log_refusal(request, status, exc.code, getattr(exc, "rule", None))
-        return error_response(status, exc.code, str(exc), fields=fields, rule=rule)
+        return error_response(status, exc.code, str(exc), headers, fields=fields, rule=rule,
+                              **extra)
 
     @app.exception_handler(MarketplaceNotFound)
     @app.exception_handler(ReceiptNotFound)

@@ -223,7 +223,14 @@ VERIFIED_BY_CODE = ActorRef(
 @router.post(
     "/v1/me/requests/{request_id}/verify/start",
     response_model=ChallengeOut,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        429: {
+            "model": ErrorResponse,
+            "description": "Too many codes for this person lately; `Retry-After` and "
+            "`retry_at` say when to ask again.",
+        },
+    },
     summary="Send me a verification code",
 )
 def start_verification(
