@@ -80,9 +80,12 @@ class Runtime:
     relay_contacts: RelayContacts | None = None
     # verified API keys, live only while a server's AuthChangeListener is (actors/auth_cache.py)
     auth_cache: AuthCache = field(default_factory=lambda: AuthCache(0.0))
-    # writes concurrent API requests' lone access-log rows together (store/group_commit.py);
-    # made with request_sessions, on PostgreSQL only
-    log_committer: GroupCommitter | None = None
+
+    @cached_property
+    def log_committer(self) -> GroupCommitter:
+        """Writes concurrent API requests' lone access-log rows together
+        (store/group_commit.py); used by :attr:`request_sessions` on PostgreSQL only."""
+        return GroupCommitter(ACCESS_LOG, on_batch=GROUP_COMMIT_ROWS.observe)
 
     @cached_property
     def request_sessions(self) -> sessionmaker[Session]:
@@ -93,7 +96,6 @@ class Runtime:
         lazy = lazy_begin_engine(self.engine)
         if lazy is None:
             return self.sessions
-        self.log_committer = GroupCommitter(ACCESS_LOG, on_batch=GROUP_COMMIT_ROWS.observe)
         return session_factory(lazy, committer=self.log_committer)
 
     def close(self) -> None:

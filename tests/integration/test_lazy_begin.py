@@ -119,13 +119,13 @@ def test_a_masked_read_is_two_round_trips_and_its_entry_is_committed(
         listener = client.app.fastapi.state.auth_listener  # type: ignore[attr-defined]
         assert listener.connected.wait(10)
         assert client.get(f"/v1/subjects/{sid}", params=params, headers=cs).status_code == 200
-        before, rows = count_entries(postgres), written_by_committer(postgres)
+        before, rows = count_entries(postgres), postgres.log_committer.rows
         with wire(postgres) as messages:
             answer = client.get(f"/v1/subjects/{sid}", params=params, headers=cs)
         assert answer.status_code == 200
         assert answer.json()["fields"]["mobile_phone"]["view"] == "masked"
         assert count_entries(postgres) == before + 1  # committed when the answer came
-        assert written_by_committer(postgres) == rows + 1
+        assert postgres.log_committer.rows == rows + 1
     assert control(messages) == []
     assert ready(messages) == ["I", "I"], messages  # the record, then the entry: no transaction
 
@@ -167,21 +167,15 @@ def test_two_queued_rows_are_one_transaction(postgres: Runtime) -> None:
     assert probe_rows(postgres) == [1, 2]
 
 
-def written_by_committer(runtime: Runtime) -> int:
-    runtime.request_sessions  # noqa: B018 - makes the committer
-    assert runtime.log_committer is not None
-    return runtime.log_committer.rows
-
-
 def test_a_lone_log_entry_goes_to_the_group_committer(
     postgres: Runtime, admin: ActorRef
 ) -> None:
-    before = written_by_committer(postgres)
+    before = postgres.log_committer.rows
     with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
         session.execute(select(PROBE.c.n)).all()
         log_access(session, actor=admin, subject_id=None, action="probe", purpose="test",
                    decisions=[], now=utcnow())
-    assert written_by_committer(postgres) == before + 1
+    assert postgres.log_committer.rows == before + 1
     assert control(messages) == []
     assert ready(messages) == ["I", "I"]  # the SELECT, the entry alone: no transaction
     assert count_entries(postgres) >= 1
@@ -199,14 +193,14 @@ def test_a_lone_entry_after_a_core_write_commits_with_it(
         session.flush()
         raise RuntimeError("half-way")
     assert probe_rows(postgres) == [] and count_entries(postgres) == entries
-    before = written_by_committer(postgres)
+    before = postgres.log_committer.rows
     with wire(postgres) as messages, unit_of_work(postgres.request_sessions) as session:
         session.execute(PROBE.insert().values(n=1))
         log_access(session, actor=admin, subject_id=None, action="probe", purpose="test",
                    decisions=[], now=utcnow())
     assert control(messages) == ["BEGIN", "COMMIT"]
     assert probe_rows(postgres) == [1] and count_entries(postgres) == entries + 1
-    assert written_by_committer(postgres) == before
+    assert postgres.log_committer.rows == before
 
 
 def test_a_row_lock_is_held_until_commit(postgres: Runtime) -> None:
