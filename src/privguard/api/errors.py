@@ -6,7 +6,6 @@ No handler echoes request input: a rejected phone number is still personal infor
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from privguard.consent.notices import NoticeNotFound
 from privguard.consent.receipts import ReceiptNotFound
 from privguard.crypto.errors import DecryptionError, KeyringError
 from privguard.marketplace.errors import MarketplaceNotFound
+from privguard.ops.ratelimit import retry_after
 from privguard.rights.lifecycle import TransitionRefused
 from privguard.rights.service import RequestNotFound
 from privguard.rights.verification import VerificationFailed
@@ -132,8 +132,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 # Too many codes asked for (RFC 6585): when to ask again, as the API's own
                 # rate limit says it (ops/ratelimit.py).
                 status = 429
-                wait = math.ceil((exc.retry_at - utcnow()).total_seconds())
-                headers = {"Retry-After": str(max(1, wait))}
+                wait = retry_after((exc.retry_at - utcnow()).total_seconds())
+                headers = {"Retry-After": str(wait)}
                 extra["retry_at"] = exc.retry_at.isoformat()
         if isinstance(exc, AccessDenied):
             # The server log names every refusal, including those decided by a route rather

@@ -28,6 +28,12 @@ EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapers a
 MAX_BUCKETS = 100_000  # least recently used buckets beyond this are dropped (a full one again)
 
 
+def retry_after(wait: float) -> int:
+    """The ``Retry-After`` value for a wait of ``wait`` seconds: whole seconds, rounded up,
+    at least 1 (a client told 0 would retry at once)."""
+    return max(1, math.ceil(wait))
+
+
 class TokenBuckets:
     def __init__(
         self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic
@@ -86,7 +92,7 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         scope["privguard_rejected"] = True
-        retry = max(1, math.ceil(wait))
+        retry = retry_after(wait)
         body = json.dumps(
             {
                 "error": {
