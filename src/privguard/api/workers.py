@@ -148,7 +148,11 @@ class Workers:
             self.processes[index] = self._start()[0]
 
     def _stop(self, process: SpawnProcess) -> None:
-        """SIGTERM (uvicorn finishes the requests in flight), SIGKILL after the grace."""
+        """SIGTERM (uvicorn finishes the requests in flight), SIGKILL after the grace. A
+        worker told already is told again, which uvicorn ignores (only a second SIGINT
+        hurries it)."""
+        if process.is_alive():
+            process.terminate()
         process.join(self.grace_seconds)
         if process.is_alive():
             logger.error("worker %s still running after %.0f s; killing it",
@@ -169,15 +173,12 @@ class Workers:
                 if not new.is_alive() or self.stopping.is_set() or time.monotonic() > deadline:
                     break
             if not ready.is_set():
-                if new.is_alive():
-                    new.terminate()
-                    self._stop(new)
+                self._stop(new)
                 if not self.stopping.is_set():
                     logger.error("reload: worker %s did not start; the old workers go on "
                                  "serving", new.pid)
                 return
             self.processes[index] = new
-            old.terminate()
             self._stop(old)
         logger.info("reload: done")
 
@@ -196,7 +197,7 @@ class Workers:
                 self._replace_dead()
             for process in self.processes:
                 if process.is_alive():
-                    process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+                    process.terminate()  # all at once: they finish their requests together
             for process in self.processes:
                 self._stop(process)
         finally:
