@@ -21,6 +21,7 @@ import privguard.policy
 from privguard.bootstrap import Runtime
 from privguard.config import Settings
 
+from .test_audit_log import wait_for
 from .test_faults import PRIVGUARD, free_port, served, server_env
 
 WORKERS = 2
@@ -51,13 +52,6 @@ def workers_of(pid: int) -> set[int]:
     return found
 
 
-def wait_for(predicate: object, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def connections_by_worker(port: int, workers: set[int]) -> dict[int, int]:
     listed = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
                             capture_output=True, text=True, check=True).stdout
@@ -76,7 +70,7 @@ def test_a_burst_of_connections_is_spread_over_the_workers(home: Settings,
         pytest.skip("needs ss (iproute2) to see which process holds a connection")
     with served(home, tmp_path, "--workers", str(WORKERS)) as server:
         port = int(server.base.rsplit(":", 1)[1])
-        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS, 30)
         workers = workers_of(server.proc.pid)
         # Bursts of 16 keep-alive connections, as a load balancer opens its pool. With one
         # shared socket, one worker took all 16 in about one burst of five (benchmarks/README).
@@ -112,11 +106,11 @@ def burst(port: int, workers: set[int]) -> dict[int, int]:
 def test_a_dead_worker_is_replaced_and_sigterm_stops_all(home: Settings,
                                                          tmp_path: Path) -> None:
     with served(home, tmp_path, "--workers", str(WORKERS)) as server:
-        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS, 30)
         first = workers_of(server.proc.pid)
         victim = min(first)
         subprocess.run(["kill", "-9", str(victim)], check=True)
-        wait_for(lambda: len(workers_of(server.proc.pid) - first) == 1)
+        wait_for(lambda: len(workers_of(server.proc.pid) - first) == 1, 30)
         assert victim not in workers_of(server.proc.pid)
         assert httpx.get(f"{server.base}/readyz", timeout=5).status_code == 200
         running = workers_of(server.proc.pid)
@@ -129,7 +123,7 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_all(home: Settings,
 def test_workers_stop_when_the_parent_is_killed(home: Settings, tmp_path: Path) -> None:
     """An orphaned worker would go on serving and sequencing the log with nobody to stop it."""
     with served(home, tmp_path, "--workers", str(WORKERS)) as server:
-        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS, 30)
         running = workers_of(server.proc.pid)
         server.proc.kill()  # the parent alone, SIGKILL: no chance to pass anything on
         server.proc.wait(10)
@@ -155,7 +149,7 @@ def test_sighup_replaces_every_worker_while_the_service_answers(home: Settings,
     """A reload (new policy, keys or code) without a moment of refused requests: each new
     worker serves before its predecessor stops."""
     with served(home, tmp_path, "--workers", str(WORKERS)) as server:
-        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS, 30)
         before = workers_of(server.proc.pid)
         answers: list[int | str] = []
         polling = threading.Event()
@@ -191,7 +185,7 @@ def test_a_reload_that_cannot_start_leaves_the_old_workers_serving(home: Setting
     policy.write_text(Path(privguard.policy.__file__).with_name("policy.yaml").read_text())
     with served(home, tmp_path, "--workers", str(WORKERS),
                 PRIVGUARD_POLICY_PATH=str(policy)) as server:
-        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS)
+        wait_for(lambda: len(workers_of(server.proc.pid)) == WORKERS, 30)
         before = workers_of(server.proc.pid)
         policy.write_text("rules: [this is not a policy\n")  # an edit gone wrong
         server.proc.send_signal(signal.SIGHUP)
