@@ -86,8 +86,9 @@ def lazy_begin_engine(engine: Engine) -> Engine | None:
 
 @contextmanager
 def lone_statement(conn: Connection) -> Iterator[None]:
-    """Run the next statements without opening a transaction: only for a unit of work's one
-    and only write, issued at its commit (store/deferred.py checks that it is)."""
+    """Run the next statements without opening a transaction: only for the single statement
+    that writes a unit of work's one and only row at its commit, with any other requests' rows
+    (store/deferred.py checks that it is; store/group_commit.py sends it)."""
     conn.info[_LONE] = True
     try:
         yield
